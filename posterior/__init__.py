@@ -1,0 +1,1 @@
+"""What is being sampled and how samples are judged (models, likelihoods, metrics)."""

@@ -1,0 +1,23 @@
+"""Samplers for posterior distributions: SG-MCMC kernels and a multi-chain driver.
+
+Knows nothing about networks: every sampler takes ``logdensity_fn(params, batch)``.
+"""
+
+from samplers import schedules
+from samplers.base import SamplingAlgorithm, SGMCMCInfo
+from samplers.mesh import make_mesh, use_cpu_cores
+from samplers.run import SampleResult, sample
+from samplers.sghmc import sghmc
+from samplers.sgld import sgld
+
+__all__ = [
+    "SampleResult",
+    "SamplingAlgorithm",
+    "SGMCMCInfo",
+    "make_mesh",
+    "sample",
+    "schedules",
+    "sghmc",
+    "sgld",
+    "use_cpu_cores",
+]

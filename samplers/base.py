@@ -1,0 +1,100 @@
+"""The sampler interface shared by every kernel and the driver.
+
+A sampler is a pair of pure functions bundled in :class:`SamplingAlgorithm`, exactly as
+in blackjax: ``init(position) -> state`` and ``step(key, state, batch=None) -> (state,
+info)``. States are NamedTuples exposing ``position`` (the parameters a prediction uses)
+and ``step`` (how many steps were taken, which schedules read). Infos are NamedTuples
+with at least ``weight``: the weight a draw carries in every expectation (1.0 except for
+time-rescaled samplers). Because the shape matches blackjax's, a blackjax kernel such as
+``blackjax.nuts(...)`` can be handed to :func:`samplers.sample` unchanged; the driver
+treats a missing ``weight`` as 1.0.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+ArrayTree = Any
+PRNGKey = jax.Array
+LogDensityFn = Callable[[ArrayTree, ArrayTree], jax.Array]
+
+
+class SamplingAlgorithm(NamedTuple):
+    """A sampler as two pure functions, blackjax-compatible.
+
+    Attributes:
+        init: ``init(position) -> state``.
+        step: ``step(key, state, batch=None) -> (state, info)``; jit-, vmap- and
+            scan-able. ``batch`` is whatever ``logdensity_fn`` takes as its second
+            argument (a minibatch, the whole data set, or None).
+    """
+
+    init: Callable[..., Any]
+    step: Callable[..., tuple[Any, Any]]
+
+
+def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
+    """Standard normal noise with the structure, shapes and dtypes of ``tree``.
+
+    One key per leaf drawn directly, rather than one flat vector cut into leaves: that
+    avoids the concatenate-and-slice copies of ``ravel_pytree`` on every step.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)]
+    return jax.tree.unflatten(treedef, noise)
+
+
+def global_norm(tree: ArrayTree) -> jax.Array:
+    """The Euclidean norm of all leaves of ``tree`` taken together."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def clip_by_global_norm(tree: ArrayTree, max_norm: float | None) -> tuple[ArrayTree, jax.Array]:
+    """Scale ``tree`` down so that its global norm is at most ``max_norm``.
+
+    Returns the (possibly) clipped tree and the norm before clipping. ``max_norm=None``
+    leaves the tree unchanged.
+    """
+    norm = global_norm(tree)
+    if max_norm is None:
+        return tree, norm
+    scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, jnp.finfo(norm.dtype).tiny))
+    return jax.tree.map(lambda x: x * scale.astype(x.dtype), tree), norm
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive number.
+
+    Callables (schedules) are evaluated at step 0, so an obviously wrong schedule fails
+    at construction time instead of inside a compiled loop.
+    """
+    shown = value
+    if callable(value):
+        value = value(0)
+        shown = f"schedule with value {value} at step 0"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a schedule, got {shown!r}") from None
+    if not jnp.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {shown}")
+
+
+class SGMCMCInfo(NamedTuple):
+    """What a stochastic-gradient step reports.
+
+    Attributes:
+        weight: the weight of the new state in expectations (1.0 here).
+        step_size: the step size used at this step (after the schedule).
+        logdensity: the estimate of the log density at the state the gradient was
+            taken at (from the same minibatch).
+        grad_norm: the global norm of that gradient, before any clipping.
+    """
+
+    weight: jax.Array
+    step_size: jax.Array
+    logdensity: jax.Array
+    grad_norm: jax.Array

@@ -1,0 +1,323 @@
+"""The driver: many chains, compiled once, run long.
+
+``sample`` advances ``num_chains`` chains of any :class:`SamplingAlgorithm` for
+``num_steps`` steps. Chains are a leading array axis split over the 'chain' axis of a
+device mesh; steps run inside two compiled programs (advance without recording, and
+record thinned draws), each called once per chunk so that the Python loop only moves
+between chunks (progress, and later checkpoints). Trip counts are runtime arguments, so
+the number of compilations does not depend on ``num_steps``, ``burn_in`` or ``thin``.
+
+Randomness is a pure function of the key: chain ``c`` uses ``split(key, num_chains)[c]``,
+its step ``t`` uses ``fold_in`` of that with ``t``, and its minibatches come from a
+permutation of the data drawn afresh for each epoch. The draws therefore do not depend
+on the mesh, the chunking or how a run was split into calls.
+"""
+
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
+from tqdm.auto import tqdm
+
+from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
+from samplers.mesh import CHAIN_AXIS, chain_sharding, check_mesh, default_mesh, replicated
+
+__all__ = ["SampleResult", "sample"]
+
+
+class SampleResult(NamedTuple):
+    """What :func:`sample` returns (host NumPy arrays, chain axis first).
+
+    Attributes:
+        samples: the kept positions, leaves of shape ``(chain, draw, ...)``; None when
+            ``keep_samples`` is off.
+        weights: ``(chain, draw)``, the weight of each draw in expectations.
+        info: per-draw scalar diagnostics from the step that produced each draw, a dict
+            of ``(chain, draw)`` arrays (e.g. ``logdensity``, ``grad_norm``,
+            ``step_size``; ``acceptance_rate`` for Metropolis kernels).
+        online: per chain, the sum over kept draws of ``on_sample(position, weight)``
+            (None without ``on_sample``); leaves of shape ``(chain, ...)``.
+        state: the sampler states after the last step, leading axis ``chain``, on device.
+        timings: ``compile_seconds`` (all programs) and ``sampling_seconds`` (the rest of
+            the call).
+    """
+
+    samples: ArrayTree | None
+    weights: np.ndarray
+    info: dict[str, np.ndarray]
+    online: ArrayTree | None
+    state: Any
+    timings: dict[str, float]
+
+
+class _Carry(NamedTuple):
+    """Everything a chunk advances. Leading axis ``chain`` except ``step``."""
+
+    states: Any
+    step_keys: jax.Array
+    batch_keys: jax.Array
+    permutations: jax.Array | None
+    step: jax.Array
+
+
+def _data_size(data: ArrayTree) -> int:
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError("data must hold at least one array (or be None)")
+    sizes = {int(np.shape(leaf)[0]) if np.ndim(leaf) else -1 for leaf in leaves}
+    if len(sizes) != 1 or -1 in sizes:
+        raise ValueError(f"data arrays must share a leading axis, got leading sizes {sorted(sizes)}")
+    size = sizes.pop()
+    if size == 0:
+        raise ValueError("data has no rows")
+    return size
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size) -> int | None:
+    _check_int("num_chains", num_chains, 1)
+    _check_int("num_steps", num_steps, 1)
+    _check_int("burn_in", burn_in, 0)
+    _check_int("thin", thin, 1)
+    _check_int("chunk_size", chunk_size, 1)
+    if burn_in >= num_steps:
+        raise ValueError(f"burn_in={burn_in} must be smaller than num_steps={num_steps}")
+    if thin > num_steps - burn_in:
+        raise ValueError(f"thin={thin} is larger than the {num_steps - burn_in} steps after burn-in: no draw would be kept")
+    data_size = None if data is None else _data_size(data)
+    if batch_size is not None:
+        _check_int("batch_size", batch_size, 1)
+        if data is None:
+            raise ValueError("batch_size was given but data is None")
+        if batch_size > data_size:
+            raise ValueError(f"batch_size={batch_size} is larger than the data ({data_size} rows)")
+    return data_size
+
+
+def _scalar_info(info: Any) -> dict[str, jax.Array]:
+    """The per-chain scalar fields of a (vmapped) info NamedTuple."""
+    fields = info._asdict() if hasattr(info, "_asdict") else {}
+    return {name: value for name, value in fields.items() if getattr(value, "ndim", None) == 1}
+
+
+def _weights(info: Any, num_chains: int) -> jax.Array:
+    weight = getattr(info, "weight", None)
+    return jnp.ones((num_chains,), jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
+
+
+def sample(
+    alg: SamplingAlgorithm,
+    key: PRNGKey,
+    init_params: ArrayTree | Callable[[PRNGKey], ArrayTree],
+    data: ArrayTree = None,
+    *,
+    num_chains: int = 1,
+    num_steps: int,
+    burn_in: int = 0,
+    thin: int = 1,
+    batch_size: int | None = None,
+    mesh: Mesh | None = None,
+    on_sample: Callable[[ArrayTree, jax.Array], ArrayTree] | None = None,
+    keep_samples: bool | None = None,
+    chunk_size: int = 1000,
+    progress: bool | None = None,
+) -> SampleResult:
+    """Run ``num_chains`` chains of ``alg`` and keep thinned draws.
+
+    Step ``t = 1 .. num_steps`` of every chain is taken in lockstep. The draws kept are
+    the states after steps ``burn_in + k * thin`` for ``k = 1 .. (num_steps - burn_in) //
+    thin``; the remaining steps still run, so ``result.state`` is after ``num_steps``.
+
+    Args:
+        alg: the sampler; ``alg.step(key, state, batch)`` (or ``alg.step(key, state)``
+            when ``data`` is None, which is how blackjax MCMC kernels are called).
+        key: the one key everything random derives from.
+        init_params: a parameter pytree every chain starts from, or a function
+            ``key -> params`` called with a distinct key for each chain.
+        data: a pytree of arrays sharing a leading axis (e.g. ``(X, y)``), or None for
+            targets without data (their steps get no batch).
+        num_chains: how many independent chains.
+        num_steps: steps per chain, burn-in included.
+        burn_in: steps run before any draw is kept.
+        thin: keep one draw every ``thin`` steps after burn-in.
+        batch_size: rows per minibatch, drawn on device without replacement within each
+            epoch (a fresh permutation per chain and epoch; rows left over at the end of
+            an epoch wait for the next one). None: every step gets the whole ``data``.
+        mesh: a ``('chain', 'data')`` mesh from :func:`samplers.make_mesh`; default:
+            local devices on the chain axis (see :func:`samplers.mesh.default_mesh`).
+        on_sample: ``on_sample(position, weight) -> pytree`` evaluated on device for
+            every kept draw of every chain and summed per chain into ``result.online``:
+            memory stays constant however many draws are taken.
+        keep_samples: return the draws themselves (default: only when ``on_sample`` is
+            None).
+        chunk_size: steps per compiled call; the Python loop (progress bar) only runs
+            between chunks.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        A :class:`SampleResult`.
+
+    Raises:
+        ValueError: naming the argument, for bad sizes or counts, before compiling.
+    """
+    data_size = _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size)
+    mesh = default_mesh(num_chains) if mesh is None else mesh
+    check_mesh(mesh, num_chains)
+    if keep_samples is None:
+        keep_samples = on_sample is None
+    num_draws = (num_steps - burn_in) // thin
+    draws_per_chunk = max(1, min(num_draws, chunk_size // thin))
+    sharded, whole = chain_sharding(mesh), replicated(mesh)
+    compile_seconds = 0.0
+    start = time.perf_counter()
+
+    def compile_program(function, args, chain_specs, donate=True):
+        nonlocal compile_seconds
+        # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
+        mapped = jax.shard_map(function, mesh=mesh, in_specs=chain_specs[0], out_specs=chain_specs[1], check_vma=False)
+        began = time.perf_counter()
+        program = jax.jit(mapped, donate_argnums=(0,) if donate else ()).lower(*args).compile()
+        compile_seconds += time.perf_counter() - began
+        return program
+
+    # Initial states, keys and (for minibatching) the first permutations.
+    def initialise(chain_keys, data):
+        init_keys, step_keys, batch_keys = jax.vmap(lambda k: jax.random.split(k, 3))(chain_keys).swapaxes(0, 1)
+        if callable(init_params):
+            positions = jax.vmap(init_params)(init_keys)
+        else:
+            positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
+        states = jax.vmap(alg.init)(positions)
+        permutations = None if batch_size is None else jax.vmap(_permutation, (0, None))(batch_keys, 0)
+        return _Carry(states, step_keys, batch_keys, permutations, jnp.zeros((), jnp.int32))
+
+    def _permutation(batch_key, epoch):
+        return jax.random.permutation(jax.random.fold_in(batch_key, epoch), data_size).astype(jnp.int32)
+
+    chain_keys = jax.device_put(jax.random.split(key, num_chains), sharded)
+    data = None if data is None else jax.device_put(data, whole)
+    carry_specs = _Carry(PartitionSpec(CHAIN_AXIS), PartitionSpec(CHAIN_AXIS), PartitionSpec(CHAIN_AXIS),
+                         PartitionSpec(CHAIN_AXIS), PartitionSpec())
+    carry = compile_program(initialise, (chain_keys, data), ((PartitionSpec(CHAIN_AXIS), PartitionSpec()), carry_specs),
+                            donate=False)(chain_keys, data)
+
+    def step_all(carry: _Carry, data):
+        """One step of every local chain; returns the new carry and the vmapped info."""
+        keys = jax.vmap(jax.random.fold_in, (0, None))(carry.step_keys, carry.step)
+        if data is None:
+            # Called without a batch argument, which is how blackjax MCMC kernels step.
+            states, info = jax.vmap(lambda k, s: alg.step(k, s))(keys, carry.states)
+            return carry._replace(states=states, step=carry.step + 1), info
+        permutations = carry.permutations
+        if batch_size is None:
+            batch, batch_axis = data, None
+        else:
+            steps_per_epoch = data_size // batch_size
+            epoch, offset = jnp.divmod(carry.step, steps_per_epoch)
+            permutations = jax.lax.cond(
+                (offset == 0) & (carry.step > 0),
+                lambda: jax.vmap(_permutation, (0, None))(carry.batch_keys, epoch),
+                lambda: permutations,
+            )
+            rows = jax.lax.dynamic_slice_in_dim(permutations, offset * batch_size, batch_size, axis=1)
+            batch, batch_axis = jax.tree.map(lambda x: x[rows], data), 0
+        states, info = jax.vmap(alg.step, (0, 0, batch_axis))(keys, carry.states, batch)
+        return carry._replace(states=states, permutations=permutations, step=carry.step + 1), info
+
+    def advance(carry: _Carry, data, num):
+        return jax.lax.fori_loop(0, num, lambda _, c: step_all(c, data)[0], carry)
+
+    programs: dict[str, Any] = {}
+
+    def run_advance(carry, num):
+        if "advance" not in programs:
+            programs["advance"] = compile_program(
+                advance, (carry, data, jnp.int32(num)), ((carry_specs, PartitionSpec(), PartitionSpec()), carry_specs))
+        return programs["advance"](carry, data, jnp.int32(num))
+
+    # Recording: a fixed-size buffer of draws, filled up to a runtime count.
+    def record(carry: _Carry, online, data, num, thin):
+        local_chains = carry.step_keys.shape[0]
+        _, info = jax.eval_shape(step_all, carry, data)
+        template = (
+            carry.states.position if keep_samples else None,
+            jax.ShapeDtypeStruct((local_chains,), jnp.float32),
+            _scalar_info(info),
+        )
+        buffers = jax.tree.map(lambda s: jnp.zeros((draws_per_chunk,) + s.shape, s.dtype), template)
+
+        def one_draw(i, loop):
+            carry, online, buffers = loop
+            carry = advance(carry, data, thin - 1)
+            carry, info = step_all(carry, data)
+            weight = _weights(info, local_chains)
+            draw = (carry.states.position if keep_samples else None, weight, _scalar_info(info))
+            buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, i, 0), buffers, draw)
+            if on_sample is not None:
+                online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, weight))
+            return carry, online, buffers
+
+        return jax.lax.fori_loop(0, num, one_draw, (carry, online, buffers))
+
+    online = None
+    if on_sample is not None:
+        position = carry.states.position
+        one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), position)
+        shapes = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
+        online = jax.tree.map(lambda s: jax.device_put(jnp.zeros((num_chains,) + s.shape, s.dtype), sharded), shapes)
+
+    def run_record(carry, online, num):
+        args = (carry, online, data, jnp.int32(num), jnp.int32(thin))
+        if "record" not in programs:
+            buffer_spec = PartitionSpec(None, CHAIN_AXIS)
+            specs = ((carry_specs, PartitionSpec(CHAIN_AXIS), PartitionSpec(), PartitionSpec(), PartitionSpec()),
+                     (carry_specs, PartitionSpec(CHAIN_AXIS), buffer_spec))
+            programs["record"] = compile_program(record, args, specs)
+        return programs["record"](*args)
+
+    # tqdm's disable=None shows the bar only on a terminal.
+    bar = tqdm(total=num_steps, unit="step", disable=None if progress is None else not progress, leave=False)
+    chunks = []
+    try:
+        done = 0
+        while done < burn_in:
+            num = min(chunk_size, burn_in - done)
+            carry = run_advance(carry, num)
+            jax.block_until_ready(carry.step)
+            done += num
+            bar.update(num)
+        kept = 0
+        while kept < num_draws:
+            num = min(draws_per_chunk, num_draws - kept)
+            carry, online, buffers = run_record(carry, online, num)
+            chunks.append(jax.tree.map(lambda b, n=num: np.asarray(b)[:n], buffers))
+            kept += num
+            bar.update(num * thin)
+        remainder = num_steps - burn_in - num_draws * thin
+        if remainder:
+            carry = run_advance(carry, remainder)
+            bar.update(remainder)
+        jax.block_until_ready(carry)
+    finally:
+        bar.close()
+
+    def stack(*parts):
+        return np.swapaxes(np.concatenate(parts, axis=0), 0, 1)
+
+    samples, weights, info = jax.tree.map(stack, *chunks) if len(chunks) > 1 else jax.tree.map(stack, chunks[0])
+    timings = {"compile_seconds": compile_seconds, "sampling_seconds": time.perf_counter() - start - compile_seconds}
+    return SampleResult(
+        samples=samples,
+        weights=weights,
+        info=info,
+        online=None if online is None else jax.device_get(online),
+        state=carry.states,
+        timings=timings,
+    )

@@ -10,6 +10,7 @@ time-rescaled samplers). Because the shape matches blackjax's, a blackjax kernel
 treats a missing ``weight`` as 1.0.
 """
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -78,7 +79,7 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number or a schedule, got {shown!r}") from None
-    if not jnp.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {shown}")
 
@@ -98,3 +99,11 @@ class SGMCMCInfo(NamedTuple):
     step_size: jax.Array
     logdensity: jax.Array
     grad_norm: jax.Array
+
+
+def check_sgmcmc_hyperparameters(step_size: Any, temperature: float, max_grad_norm: float | None) -> None:
+    """The checks every stochastic-gradient sampler makes on its shared hyperparameters."""
+    check_positive("step_size", step_size)
+    check_positive("temperature", temperature, allow_zero=True)
+    if max_grad_norm is not None:
+        check_positive("max_grad_norm", max_grad_norm)

@@ -22,6 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
 
+from samplers import minibatch
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
 from samplers.mesh import CHAIN_AXIS, chain_sharding, check_mesh, default_mesh, replicated
 
@@ -148,8 +149,10 @@ def sample(
         burn_in: steps run before any draw is kept.
         thin: keep one draw every ``thin`` steps after burn-in.
         batch_size: rows per minibatch, drawn on device without replacement within each
-            epoch (a fresh permutation per chain and epoch; rows left over at the end of
-            an epoch wait for the next one). None: every step gets the whole ``data``.
+            epoch: each chain draws a fresh permutation of the rows every epoch and takes
+            ``len(data) // batch_size`` batches from it in order; the rows left over are
+            skipped that epoch (each row equally likely). None: every step gets the whole
+            ``data``.
         mesh: a ``('chain', 'data')`` mesh from :func:`samplers.make_mesh`; default:
             local devices on the chain axis (see :func:`samplers.mesh.default_mesh`).
         on_sample: ``on_sample(position, weight) -> pytree`` evaluated on device for
@@ -199,7 +202,7 @@ def sample(
         return _Carry(states, step_keys, batch_keys, permutations, jnp.zeros((), jnp.int32))
 
     def _permutation(batch_key, epoch):
-        return jax.random.permutation(jax.random.fold_in(batch_key, epoch), data_size).astype(jnp.int32)
+        return minibatch.permutation(jax.random.fold_in(batch_key, epoch), data_size)
 
     chain_keys = jax.device_put(jax.random.split(key, num_chains), sharded)
     data = None if data is None else jax.device_put(data, whole)
@@ -208,31 +211,52 @@ def sample(
     carry = compile_program(initialise, (chain_keys, data), ((PartitionSpec(CHAIN_AXIS), PartitionSpec()), carry_specs),
                             donate=False)(chain_keys, data)
 
-    def step_all(carry: _Carry, data):
-        """One step of every local chain; returns the new carry and the vmapped info."""
+    def refresh_permutations(carry: _Carry) -> _Carry:
+        """At the first step of an epoch (after the first), draw every chain's next permutation."""
+        epoch, offset = jnp.divmod(carry.step, data_size // batch_size)
+        permutations = jax.lax.cond(
+            (offset == 0) & (carry.step > 0),
+            lambda: jax.vmap(_permutation, (0, None))(carry.batch_keys, epoch),
+            lambda: carry.permutations,
+        )
+        return carry._replace(permutations=permutations)
+
+    def step_within_epoch(carry: _Carry, data):
+        """One step of every local chain, its batch taken from the current permutations."""
         keys = jax.vmap(jax.random.fold_in, (0, None))(carry.step_keys, carry.step)
         if data is None:
             # Called without a batch argument, which is how blackjax MCMC kernels step.
             states, info = jax.vmap(lambda k, s: alg.step(k, s))(keys, carry.states)
-            return carry._replace(states=states, step=carry.step + 1), info
-        permutations = carry.permutations
-        if batch_size is None:
-            batch, batch_axis = data, None
+        elif batch_size is None:
+            states, info = jax.vmap(alg.step, (0, 0, None))(keys, carry.states, data)
         else:
-            steps_per_epoch = data_size // batch_size
-            epoch, offset = jnp.divmod(carry.step, steps_per_epoch)
-            permutations = jax.lax.cond(
-                (offset == 0) & (carry.step > 0),
-                lambda: jax.vmap(_permutation, (0, None))(carry.batch_keys, epoch),
-                lambda: permutations,
-            )
-            rows = jax.lax.dynamic_slice_in_dim(permutations, offset * batch_size, batch_size, axis=1)
-            batch, batch_axis = jax.tree.map(lambda x: x[rows], data), 0
-        states, info = jax.vmap(alg.step, (0, 0, batch_axis))(keys, carry.states, batch)
-        return carry._replace(states=states, permutations=permutations, step=carry.step + 1), info
+            offset = carry.step % (data_size // batch_size)
+            rows = jax.lax.dynamic_slice_in_dim(carry.permutations, offset * batch_size, batch_size, axis=1)
+            batch = jax.tree.map(lambda x: x[rows], data)
+            states, info = jax.vmap(alg.step)(keys, carry.states, batch)
+        return carry._replace(states=states, step=carry.step + 1), info
+
+    def step_all(carry: _Carry, data):
+        """One step of every local chain; returns the new carry and the vmapped info."""
+        if batch_size is not None:
+            carry = refresh_permutations(carry)
+        return step_within_epoch(carry, data)
 
     def advance(carry: _Carry, data, num):
-        return jax.lax.fori_loop(0, num, lambda _, c: step_all(c, data)[0], carry)
+        """``num`` steps. With minibatches they run in segments that end at epoch boundaries,
+        so the check for a new epoch happens once per segment rather than once per step."""
+        if batch_size is None:
+            return jax.lax.fori_loop(0, num, lambda _, c: step_within_epoch(c, data)[0], carry)
+        steps_per_epoch = data_size // batch_size
+
+        def segment(loop):
+            carry, remaining = loop
+            carry = refresh_permutations(carry)
+            length = jnp.minimum(remaining, steps_per_epoch - carry.step % steps_per_epoch)
+            carry = jax.lax.fori_loop(0, length, lambda _, c: step_within_epoch(c, data)[0], carry)
+            return carry, remaining - length
+
+        return jax.lax.while_loop(lambda loop: loop[1] > 0, segment, (carry, num))[0]
 
     programs: dict[str, Any] = {}
 
@@ -311,7 +335,7 @@ def sample(
     def stack(*parts):
         return np.swapaxes(np.concatenate(parts, axis=0), 0, 1)
 
-    samples, weights, info = jax.tree.map(stack, *chunks) if len(chunks) > 1 else jax.tree.map(stack, chunks[0])
+    samples, weights, info = jax.tree.map(stack, *chunks)
     timings = {"compile_seconds": compile_seconds, "sampling_seconds": time.perf_counter() - start - compile_seconds}
     return SampleResult(
         samples=samples,

@@ -26,7 +26,7 @@ from samplers.base import (
     PRNGKey,
     SamplingAlgorithm,
     SGMCMCInfo,
-    check_positive,
+    check_sgmcmc_hyperparameters,
     clip_by_global_norm,
     normal_like,
 )
@@ -167,14 +167,11 @@ def sghmc(
     Returns:
         ``SamplingAlgorithm(init, step)`` with ``step(key, state, batch=None)``.
     """
-    check_positive("step_size", step_size)
-    check_positive("temperature", temperature, allow_zero=True)
+    check_sgmcmc_hyperparameters(step_size, temperature, max_grad_norm)
     if not 0.0 < friction <= 1.0:
         raise ValueError(f"friction must be in (0, 1], got {friction}")
     if scale_adaptation_steps < 0:
         raise ValueError(f"scale_adaptation_steps must be >= 0, got {scale_adaptation_steps}")
-    if max_grad_norm is not None:
-        check_positive("max_grad_norm", max_grad_norm)
     schedule = as_schedule(step_size)
     kernel = build_kernel(scale_adaptation_steps, max_grad_norm)
 

@@ -19,7 +19,7 @@ from samplers.base import (
     PRNGKey,
     SamplingAlgorithm,
     SGMCMCInfo,
-    check_positive,
+    check_sgmcmc_hyperparameters,
     clip_by_global_norm,
     normal_like,
 )
@@ -95,10 +95,7 @@ def sgld(
     Returns:
         ``SamplingAlgorithm(init, step)`` with ``step(key, state, batch=None)``.
     """
-    check_positive("step_size", step_size)
-    check_positive("temperature", temperature, allow_zero=True)
-    if max_grad_norm is not None:
-        check_positive("max_grad_norm", max_grad_norm)
+    check_sgmcmc_hyperparameters(step_size, temperature, max_grad_norm)
     schedule = as_schedule(step_size)
     kernel = build_kernel(max_grad_norm)
 

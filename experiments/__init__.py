@@ -1,0 +1,1 @@
+"""The ``posterior`` command line: run, sweep, table and bench (``experiments.cli``)."""

@@ -1,0 +1,11 @@
+"""Speed benchmarks behind ``posterior bench TARGET``.
+
+Each target is a module with ``add_arguments(parser)`` (its options) and ``run(args)``
+(the benchmark; returns an exit status). Target modules must not compute anything with
+JAX when imported: the CLI configures the CPU devices only after building its parser.
+"""
+
+# target name -> module implementing it (imported by the CLI).
+TARGETS = {
+    "sgmcmc": "experiments.bench.sgmcmc",
+}

@@ -1,0 +1,54 @@
+"""``posterior bench sgmcmc`` through the command line, in a subprocess (its own devices)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+from conftest import REPO
+
+CONTENDERS = ("ours (all devices)", "ours (1 device)", "blackjax", "hand-fused")
+
+
+def posterior_command() -> list[str]:
+    """The installed ``posterior`` console script, or the module when it is not installed."""
+    script = pathlib.Path(sys.executable).parent / "posterior"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "experiments.cli"]
+
+
+def run_posterior(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``posterior ARGS`` from the repository root and capture its output."""
+    return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):
+    output = tmp_path / "bench.json"
+    completed = run_posterior("bench", "sgmcmc", "--quick", "--cpu-devices", "2", "--output", str(output), timeout=120)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = completed.stdout
+    for heading in ("# posterior bench sgmcmc", "## SGLD", "## SGHMC", "## Compile time against the number of steps"):
+        assert heading in report
+    assert "| contender | chains | devices | gradient evals/s" in report
+    for contender in CONTENDERS:
+        assert f"| {contender}" in report
+    assert "ours (1 device) / blackjax" in report and ">= 1.3x" in report and ">= 0.9x" in report
+    assert "All final positions finite." in report
+
+    numbers = json.loads(output.read_text())
+    measurements = numbers["measurements"]
+    assert len(measurements) == 2 * 2 * len(CONTENDERS)  # samplers x chain counts (1, 2) x contenders
+    sharded = [m for m in measurements if m["contender"] == "ours (all devices)" and m["num_chains"] == 2]
+    assert {m["num_devices"] for m in sharded} == {2}
+    assert all(m["best_rate"] > 0 and m["finite"] for m in measurements)
+    assert len({m["gradients_per_chain"] for m in measurements}) == 1  # the same work for every contender
+    assert [row["num_steps"] for row in numbers["compile_growth"]] == [780, 3120, 780, 3120]
+
+
+def test_bench_sgmcmc_bad_argument_is_one_line_and_exit_2():
+    completed = run_posterior("bench", "sgmcmc", "--chains", "1,0", timeout=60)
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert "--chains" in completed.stderr

@@ -13,6 +13,7 @@ permutation of the data drawn afresh for each epoch. The draws therefore do not 
 on the mesh, the chunking or how a run was split into calls.
 """
 
+import functools
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -108,9 +109,128 @@ def _scalar_info(info: Any) -> dict[str, jax.Array]:
     return {name: value for name, value in fields.items() if getattr(value, "ndim", None) == 1}
 
 
-def _weights(info: Any, num_chains: int) -> jax.Array:
-    weight = getattr(info, "weight", None)
-    return jnp.ones((num_chains,), jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
+class _Stepper(NamedTuple):
+    """How every chain on a device takes one step: keys, minibatches and the kernel, vmapped.
+
+    Runs inside ``shard_map``: the arrays it sees hold the device's own chains.
+    """
+
+    alg: SamplingAlgorithm
+    data_size: int | None
+    batch_size: int | None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.data_size // self.batch_size
+
+    def permutations(self, batch_keys: jax.Array, epoch: jax.Array) -> jax.Array:
+        """Each chain's order of the rows for ``epoch``: ``(chains, data_size)``."""
+        return jax.vmap(lambda k: minibatch.permutation(jax.random.fold_in(k, epoch), self.data_size))(batch_keys)
+
+    def initial_carry(self, chain_keys: jax.Array, init_params) -> _Carry:
+        """Keys, starting states and first permutations of the device's chains."""
+        init_keys, step_keys, batch_keys = jax.vmap(lambda k: jax.random.split(k, 3))(chain_keys).swapaxes(0, 1)
+        if callable(init_params):
+            positions = jax.vmap(init_params)(init_keys)
+        else:
+            positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
+        permutations = None if self.batch_size is None else self.permutations(batch_keys, 0)
+        return _Carry(jax.vmap(self.alg.init)(positions), step_keys, batch_keys, permutations,
+                      jnp.zeros((), jnp.int32))
+
+    def refresh_permutations(self, carry: _Carry) -> _Carry:
+        """At the first step of an epoch (after the first), draw every chain's next permutation."""
+        epoch, offset = jnp.divmod(carry.step, self.steps_per_epoch)
+        permutations = jax.lax.cond((offset == 0) & (carry.step > 0),
+                                    lambda: self.permutations(carry.batch_keys, epoch),
+                                    lambda: carry.permutations)
+        return carry._replace(permutations=permutations)
+
+    def step_within_epoch(self, carry: _Carry, data) -> tuple[_Carry, Any]:
+        """One step of every chain, its batch taken from the current permutations."""
+        keys = jax.vmap(jax.random.fold_in, (0, None))(carry.step_keys, carry.step)
+        if data is None:
+            # Called without a batch argument, which is how blackjax MCMC kernels step.
+            states, info = jax.vmap(lambda k, s: self.alg.step(k, s))(keys, carry.states)
+        elif self.batch_size is None:
+            states, info = jax.vmap(self.alg.step, (0, 0, None))(keys, carry.states, data)
+        else:
+            offset = carry.step % self.steps_per_epoch
+            rows = jax.lax.dynamic_slice_in_dim(carry.permutations, offset * self.batch_size, self.batch_size, axis=1)
+            states, info = jax.vmap(self.alg.step)(keys, carry.states, jax.tree.map(lambda x: x[rows], data))
+        return carry._replace(states=states, step=carry.step + 1), info
+
+    def step(self, carry: _Carry, data) -> tuple[_Carry, Any]:
+        """One step of every chain; returns the new carry and the vmapped info."""
+        if self.batch_size is not None:
+            carry = self.refresh_permutations(carry)
+        return self.step_within_epoch(carry, data)
+
+    def advance(self, carry: _Carry, data, num: jax.Array) -> _Carry:
+        """``num`` steps. With minibatches they run in segments that end at epoch
+        boundaries, so the check for a new epoch happens once per segment, not per step."""
+        def plain_steps(carry, count):
+            return jax.lax.fori_loop(0, count, lambda _, c: self.step_within_epoch(c, data)[0], carry)
+
+        if self.batch_size is None:
+            return plain_steps(carry, num)
+
+        def segment(loop):
+            carry, remaining = loop
+            carry = self.refresh_permutations(carry)
+            length = jnp.minimum(remaining, self.steps_per_epoch - carry.step % self.steps_per_epoch)
+            return plain_steps(carry, length), remaining - length
+
+        return jax.lax.while_loop(lambda loop: loop[1] > 0, segment, (carry, num))[0]
+
+    def record(self, carry: _Carry, online, data, num: jax.Array, thin: jax.Array, *, buffer_size: int,
+               keep_samples: bool, on_sample) -> tuple[_Carry, Any, Any]:
+        """``num`` draws, ``thin`` steps apart, written into buffers of ``buffer_size`` rows.
+
+        Returns the carry, the updated ``on_sample`` sums and ``(positions or None,
+        weights, scalar info)`` buffers with a leading draw axis (rows past ``num`` unused).
+        """
+        local_chains = carry.step_keys.shape[0]
+
+        def kept(carry, info):
+            weight = getattr(info, "weight", None)
+            weight = jnp.ones((local_chains,), jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
+            return carry.states.position if keep_samples else None, weight, _scalar_info(info)
+
+        template = jax.eval_shape(lambda c: kept(*self.step(c, data)), carry)
+        buffers = jax.tree.map(lambda x: jnp.zeros((buffer_size,) + x.shape, x.dtype), template)
+
+        def one_draw(i, loop):
+            carry, online, buffers = loop
+            carry, info = self.step(self.advance(carry, data, thin - 1), data)
+            draw = kept(carry, info)
+            buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, i, 0), buffers, draw)
+            if on_sample is not None:
+                online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, draw[1]))
+            return carry, online, buffers
+
+        return jax.lax.fori_loop(0, num, one_draw, (carry, online, buffers))
+
+
+class _Programs:
+    """Compiles chain-local functions under ``shard_map`` on a mesh and totals the time spent."""
+
+    def __init__(self, mesh: Mesh):
+        self.mesh = mesh
+        self.compile_seconds = 0.0
+
+    def compile(self, function, args, in_specs, out_specs, *, donate_first: bool = True):
+        # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
+        mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+        began = time.perf_counter()
+        program = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile()
+        self.compile_seconds += time.perf_counter() - began
+        return program
+
+
+_CHAINS = PartitionSpec(CHAIN_AXIS)
+_WHOLE = PartitionSpec()
+_CARRY_SPECS = _Carry(_CHAINS, _CHAINS, _CHAINS, _CHAINS, _WHOLE)
 
 
 def sample(
@@ -177,134 +297,37 @@ def sample(
         keep_samples = on_sample is None
     num_draws = (num_steps - burn_in) // thin
     draws_per_chunk = max(1, min(num_draws, chunk_size // thin))
-    sharded, whole = chain_sharding(mesh), replicated(mesh)
-    compile_seconds = 0.0
     start = time.perf_counter()
+    stepper, programs = _Stepper(alg, data_size, batch_size), _Programs(mesh)
 
-    def compile_program(function, args, chain_specs, donate=True):
-        nonlocal compile_seconds
-        # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
-        mapped = jax.shard_map(function, mesh=mesh, in_specs=chain_specs[0], out_specs=chain_specs[1], check_vma=False)
-        began = time.perf_counter()
-        program = jax.jit(mapped, donate_argnums=(0,) if donate else ()).lower(*args).compile()
-        compile_seconds += time.perf_counter() - began
-        return program
-
-    # Initial states, keys and (for minibatching) the first permutations.
-    def initialise(chain_keys, data):
-        init_keys, step_keys, batch_keys = jax.vmap(lambda k: jax.random.split(k, 3))(chain_keys).swapaxes(0, 1)
-        if callable(init_params):
-            positions = jax.vmap(init_params)(init_keys)
-        else:
-            positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
-        states = jax.vmap(alg.init)(positions)
-        permutations = None if batch_size is None else jax.vmap(_permutation, (0, None))(batch_keys, 0)
-        return _Carry(states, step_keys, batch_keys, permutations, jnp.zeros((), jnp.int32))
-
-    def _permutation(batch_key, epoch):
-        return minibatch.permutation(jax.random.fold_in(batch_key, epoch), data_size)
-
-    chain_keys = jax.device_put(jax.random.split(key, num_chains), sharded)
-    data = None if data is None else jax.device_put(data, whole)
-    carry_specs = _Carry(PartitionSpec(CHAIN_AXIS), PartitionSpec(CHAIN_AXIS), PartitionSpec(CHAIN_AXIS),
-                         PartitionSpec(CHAIN_AXIS), PartitionSpec())
-    carry = compile_program(initialise, (chain_keys, data), ((PartitionSpec(CHAIN_AXIS), PartitionSpec()), carry_specs),
-                            donate=False)(chain_keys, data)
-
-    def refresh_permutations(carry: _Carry) -> _Carry:
-        """At the first step of an epoch (after the first), draw every chain's next permutation."""
-        epoch, offset = jnp.divmod(carry.step, data_size // batch_size)
-        permutations = jax.lax.cond(
-            (offset == 0) & (carry.step > 0),
-            lambda: jax.vmap(_permutation, (0, None))(carry.batch_keys, epoch),
-            lambda: carry.permutations,
-        )
-        return carry._replace(permutations=permutations)
-
-    def step_within_epoch(carry: _Carry, data):
-        """One step of every local chain, its batch taken from the current permutations."""
-        keys = jax.vmap(jax.random.fold_in, (0, None))(carry.step_keys, carry.step)
-        if data is None:
-            # Called without a batch argument, which is how blackjax MCMC kernels step.
-            states, info = jax.vmap(lambda k, s: alg.step(k, s))(keys, carry.states)
-        elif batch_size is None:
-            states, info = jax.vmap(alg.step, (0, 0, None))(keys, carry.states, data)
-        else:
-            offset = carry.step % (data_size // batch_size)
-            rows = jax.lax.dynamic_slice_in_dim(carry.permutations, offset * batch_size, batch_size, axis=1)
-            batch = jax.tree.map(lambda x: x[rows], data)
-            states, info = jax.vmap(alg.step)(keys, carry.states, batch)
-        return carry._replace(states=states, step=carry.step + 1), info
-
-    def step_all(carry: _Carry, data):
-        """One step of every local chain; returns the new carry and the vmapped info."""
-        if batch_size is not None:
-            carry = refresh_permutations(carry)
-        return step_within_epoch(carry, data)
-
-    def advance(carry: _Carry, data, num):
-        """``num`` steps. With minibatches they run in segments that end at epoch boundaries,
-        so the check for a new epoch happens once per segment rather than once per step."""
-        if batch_size is None:
-            return jax.lax.fori_loop(0, num, lambda _, c: step_within_epoch(c, data)[0], carry)
-        steps_per_epoch = data_size // batch_size
-
-        def segment(loop):
-            carry, remaining = loop
-            carry = refresh_permutations(carry)
-            length = jnp.minimum(remaining, steps_per_epoch - carry.step % steps_per_epoch)
-            carry = jax.lax.fori_loop(0, length, lambda _, c: step_within_epoch(c, data)[0], carry)
-            return carry, remaining - length
-
-        return jax.lax.while_loop(lambda loop: loop[1] > 0, segment, (carry, num))[0]
-
-    programs: dict[str, Any] = {}
-
-    def run_advance(carry, num):
-        if "advance" not in programs:
-            programs["advance"] = compile_program(
-                advance, (carry, data, jnp.int32(num)), ((carry_specs, PartitionSpec(), PartitionSpec()), carry_specs))
-        return programs["advance"](carry, data, jnp.int32(num))
-
-    # Recording: a fixed-size buffer of draws, filled up to a runtime count.
-    def record(carry: _Carry, online, data, num, thin):
-        local_chains = carry.step_keys.shape[0]
-        _, info = jax.eval_shape(step_all, carry, data)
-        template = (
-            carry.states.position if keep_samples else None,
-            jax.ShapeDtypeStruct((local_chains,), jnp.float32),
-            _scalar_info(info),
-        )
-        buffers = jax.tree.map(lambda s: jnp.zeros((draws_per_chunk,) + s.shape, s.dtype), template)
-
-        def one_draw(i, loop):
-            carry, online, buffers = loop
-            carry = advance(carry, data, thin - 1)
-            carry, info = step_all(carry, data)
-            weight = _weights(info, local_chains)
-            draw = (carry.states.position if keep_samples else None, weight, _scalar_info(info))
-            buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, i, 0), buffers, draw)
-            if on_sample is not None:
-                online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, weight))
-            return carry, online, buffers
-
-        return jax.lax.fori_loop(0, num, one_draw, (carry, online, buffers))
-
+    chain_keys = jax.device_put(jax.random.split(key, num_chains), chain_sharding(mesh))
+    data = None if data is None else jax.device_put(data, replicated(mesh))
+    initialise = programs.compile(lambda keys, _: stepper.initial_carry(keys, init_params), (chain_keys, data),
+                                  (_CHAINS, _WHOLE), _CARRY_SPECS, donate_first=False)
+    carry = initialise(chain_keys, data)
     online = None
     if on_sample is not None:
-        position = carry.states.position
-        one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), position)
+        one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry.states.position)
         shapes = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
-        online = jax.tree.map(lambda s: jax.device_put(jnp.zeros((num_chains,) + s.shape, s.dtype), sharded), shapes)
+        online = jax.tree.map(lambda s: jnp.zeros((num_chains,) + s.shape, s.dtype), shapes)
+        online = jax.device_put(online, chain_sharding(mesh))
+
+    compiled: dict[str, Any] = {}
+
+    def run_advance(carry, num):
+        args = (carry, data, jnp.int32(num))
+        if "advance" not in compiled:
+            compiled["advance"] = programs.compile(stepper.advance, args, (_CARRY_SPECS, _WHOLE, _WHOLE), _CARRY_SPECS)
+        return compiled["advance"](*args)
 
     def run_record(carry, online, num):
         args = (carry, online, data, jnp.int32(num), jnp.int32(thin))
-        if "record" not in programs:
-            buffer_spec = PartitionSpec(None, CHAIN_AXIS)
-            specs = ((carry_specs, PartitionSpec(CHAIN_AXIS), PartitionSpec(), PartitionSpec(), PartitionSpec()),
-                     (carry_specs, PartitionSpec(CHAIN_AXIS), buffer_spec))
-            programs["record"] = compile_program(record, args, specs)
-        return programs["record"](*args)
+        if "record" not in compiled:
+            record = functools.partial(stepper.record, buffer_size=draws_per_chunk, keep_samples=keep_samples,
+                                       on_sample=on_sample)
+            compiled["record"] = programs.compile(record, args, (_CARRY_SPECS, _CHAINS, _WHOLE, _WHOLE, _WHOLE),
+                                                  (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
+        return compiled["record"](*args)
 
     # tqdm's disable=None shows the bar only on a terminal.
     bar = tqdm(total=num_steps, unit="step", disable=None if progress is None else not progress, leave=False)
@@ -313,8 +336,7 @@ def sample(
         done = 0
         while done < burn_in:
             num = min(chunk_size, burn_in - done)
-            carry = run_advance(carry, num)
-            jax.block_until_ready(carry.step)
+            carry = jax.block_until_ready(run_advance(carry, num))
             done += num
             bar.update(num)
         kept = 0
@@ -332,16 +354,13 @@ def sample(
     finally:
         bar.close()
 
-    def stack(*parts):
-        return np.swapaxes(np.concatenate(parts, axis=0), 0, 1)
-
-    samples, weights, info = jax.tree.map(stack, *chunks)
-    timings = {"compile_seconds": compile_seconds, "sampling_seconds": time.perf_counter() - start - compile_seconds}
+    samples, weights, info = jax.tree.map(lambda *parts: np.swapaxes(np.concatenate(parts), 0, 1), *chunks)
+    sampling_seconds = time.perf_counter() - start - programs.compile_seconds
     return SampleResult(
         samples=samples,
         weights=weights,
         info=info,
         online=None if online is None else jax.device_get(online),
         state=carry.states,
-        timings=timings,
+        timings={"compile_seconds": programs.compile_seconds, "sampling_seconds": sampling_seconds},
     )

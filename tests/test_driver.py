@@ -217,3 +217,9 @@ def test_eight_devices_give_the_same_draws_as_one():
     assert (one["devices"], eight["devices"]) == (1, 8)
     for name in ("sgld", "sghmc"):
         np.testing.assert_allclose(eight["draws"][name], one["draws"][name], rtol=1e-5, atol=1e-6)
+
+
+def test_use_cpu_cores_refuses_once_jax_has_computed():
+    jnp.zeros(1).block_until_ready()
+    with pytest.raises(RuntimeError, match="before JAX's first computation"):
+        samplers.use_cpu_cores(2)

@@ -213,19 +213,22 @@ class _Stepper(NamedTuple):
 
 
 class _Programs:
-    """Compiles chain-local functions under ``shard_map`` on a mesh and totals the time spent."""
+    """Chain-local functions compiled under ``shard_map`` on first use, with the time spent."""
 
     def __init__(self, mesh: Mesh):
         self.mesh = mesh
         self.compile_seconds = 0.0
+        self._compiled: dict[str, Any] = {}
 
-    def compile(self, function, args, in_specs, out_specs, *, donate_first: bool = True):
-        # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
-        mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
-        began = time.perf_counter()
-        program = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile()
-        self.compile_seconds += time.perf_counter() - began
-        return program
+    def run(self, name: str, function, args, in_specs, out_specs, *, donate_first: bool = True):
+        """Call the program ``name`` on ``args``, compiling ``function`` the first time."""
+        if name not in self._compiled:
+            # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
+            mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+            began = time.perf_counter()
+            self._compiled[name] = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile()
+            self.compile_seconds += time.perf_counter() - began
+        return self._compiled[name](*args)
 
 
 _CHAINS = PartitionSpec(CHAIN_AXIS)
@@ -302,9 +305,8 @@ def sample(
 
     chain_keys = jax.device_put(jax.random.split(key, num_chains), chain_sharding(mesh))
     data = None if data is None else jax.device_put(data, replicated(mesh))
-    initialise = programs.compile(lambda keys, _: stepper.initial_carry(keys, init_params), (chain_keys, data),
-                                  (_CHAINS, _WHOLE), _CARRY_SPECS, donate_first=False)
-    carry = initialise(chain_keys, data)
+    carry = programs.run("initialise", lambda keys, _: stepper.initial_carry(keys, init_params), (chain_keys, data),
+                         (_CHAINS, _WHOLE), _CARRY_SPECS, donate_first=False)
     online = None
     if on_sample is not None:
         one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry.states.position)
@@ -312,22 +314,17 @@ def sample(
         online = jax.tree.map(lambda s: jnp.zeros((num_chains,) + s.shape, s.dtype), shapes)
         online = jax.device_put(online, chain_sharding(mesh))
 
-    compiled: dict[str, Any] = {}
-
     def run_advance(carry, num):
-        args = (carry, data, jnp.int32(num))
-        if "advance" not in compiled:
-            compiled["advance"] = programs.compile(stepper.advance, args, (_CARRY_SPECS, _WHOLE, _WHOLE), _CARRY_SPECS)
-        return compiled["advance"](*args)
+        return programs.run("advance", stepper.advance, (carry, data, jnp.int32(num)),
+                            (_CARRY_SPECS, _WHOLE, _WHOLE), _CARRY_SPECS)
+
+    record = functools.partial(stepper.record, buffer_size=draws_per_chunk, keep_samples=keep_samples,
+                               on_sample=on_sample)
 
     def run_record(carry, online, num):
-        args = (carry, online, data, jnp.int32(num), jnp.int32(thin))
-        if "record" not in compiled:
-            record = functools.partial(stepper.record, buffer_size=draws_per_chunk, keep_samples=keep_samples,
-                                       on_sample=on_sample)
-            compiled["record"] = programs.compile(record, args, (_CARRY_SPECS, _CHAINS, _WHOLE, _WHOLE, _WHOLE),
-                                                  (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
-        return compiled["record"](*args)
+        return programs.run("record", record, (carry, online, data, jnp.int32(num), jnp.int32(thin)),
+                            (_CARRY_SPECS, _CHAINS, _WHOLE, _WHOLE, _WHOLE),
+                            (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
 
     # tqdm's disable=None shows the bar only on a terminal.
     bar = tqdm(total=num_steps, unit="step", disable=None if progress is None else not progress, leave=False)

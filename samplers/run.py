@@ -109,6 +109,10 @@ def _scalar_info(info: Any) -> dict[str, jax.Array]:
     return {name: value for name, value in fields.items() if getattr(value, "ndim", None) == 1}
 
 
+# Steps per static-length loop when every step sees the whole data (there is no epoch).
+_FULL_BATCH_BLOCK = 64
+
+
 class _Stepper(NamedTuple):
     """How every chain on a device takes one step: keys, minibatches and the kernel, vmapped.
 
@@ -167,21 +171,29 @@ class _Stepper(NamedTuple):
         return self.step_within_epoch(carry, data)
 
     def advance(self, carry: _Carry, data, num: jax.Array) -> _Carry:
-        """``num`` steps. With minibatches they run in segments that end at epoch
-        boundaries, so the check for a new epoch happens once per segment, not per step."""
-        def plain_steps(carry, count):
-            return jax.lax.fori_loop(0, count, lambda _, c: self.step_within_epoch(c, data)[0], carry)
+        """``num`` steps, in pieces that end at block boundaries (epochs, with minibatches).
 
-        if self.batch_size is None:
-            return plain_steps(carry, num)
+        A whole block runs as a loop of static length: on GPUs a loop whose trip count is
+        only known at run time reads its condition back to the host every iteration, which
+        costs more than a small model's step. Only the pieces at either end of a call have
+        run-time lengths, and the check for a new epoch happens once per piece.
+        """
+        block = _FULL_BATCH_BLOCK if self.batch_size is None else self.steps_per_epoch
 
-        def segment(loop):
+        def one_step(_, carry):
+            return self.step_within_epoch(carry, data)[0]
+
+        def piece(loop):
             carry, remaining = loop
-            carry = self.refresh_permutations(carry)
-            length = jnp.minimum(remaining, self.steps_per_epoch - carry.step % self.steps_per_epoch)
-            return plain_steps(carry, length), remaining - length
+            if self.batch_size is not None:
+                carry = self.refresh_permutations(carry)
+            length = jnp.minimum(remaining, block - carry.step % block)
+            carry = jax.lax.cond(length == block,
+                                 lambda c: jax.lax.fori_loop(0, block, one_step, c),
+                                 lambda c: jax.lax.fori_loop(0, length, one_step, c), carry)
+            return carry, remaining - length
 
-        return jax.lax.while_loop(lambda loop: loop[1] > 0, segment, (carry, num))[0]
+        return jax.lax.while_loop(lambda loop: loop[1] > 0, piece, (carry, num))[0]
 
     def record(self, carry: _Carry, online, data, num: jax.Array, thin: jax.Array, *, buffer_size: int,
                keep_samples: bool, on_sample) -> tuple[_Carry, Any, Any]:

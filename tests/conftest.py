@@ -7,6 +7,10 @@ subprocess with its own device count (JAX fixes the device count at its first us
 import os
 import pathlib
 
+# On a GPU, JAX takes most of its memory up front by default, so the subprocesses some
+# tests start would run out of it; inherited by them because it is set before JAX starts.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

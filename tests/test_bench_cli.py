@@ -1,6 +1,7 @@
 """``posterior bench sgmcmc`` through the command line, in a subprocess (its own devices)."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -17,8 +18,10 @@ def posterior_command() -> list[str]:
 
 
 def run_posterior(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    """Run ``posterior ARGS`` from the repository root and capture its output."""
-    return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    """Run ``posterior ARGS`` on the CPU (as CI does) from the repository root, capturing its output."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
 def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):

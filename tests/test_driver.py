@@ -205,7 +205,9 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
 
 
 def run_on_devices(count):
-    env = dict(os.environ, PYTHONPATH=str(REPO / "tests"))
+    # Virtual devices are CPU devices: keep the subprocess off any GPU the machine has.
+    path = os.pathsep.join(filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
     done = subprocess.run([sys.executable, "-c", MULTI_DEVICE_SCRIPT, str(count)], capture_output=True, text=True,
                           env=env, check=True)

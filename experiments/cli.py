@@ -1,10 +1,11 @@
 """The ``posterior`` command line.
 
-``posterior SUBCOMMAND ...``; for now ``demo`` (samplers against a known posterior) and
-``bench TARGET`` (speed benchmarks, e.g. ``posterior bench sgmcmc``). Subcommands are registered in
-:data:`SUBCOMMANDS` (name -> function adding its parser), benchmark targets in
-:data:`experiments.bench.TARGETS`, so that ``run``, ``sweep``, ``table`` and further
-targets slot in beside them.
+``posterior SUBCOMMAND ...``: ``run CONFIG [key=value ...]`` (one experiment into a run
+directory), ``sweep CONFIG --over ...`` (a grid of runs), ``table RESULTS_DIR`` (mean ±
+standard error over splits), ``demo`` (samplers against a known posterior) and ``bench
+TARGET`` (speed benchmarks, e.g. ``posterior bench sgmcmc``). Subcommands are registered
+in :data:`SUBCOMMANDS` (name -> function adding its parser), benchmark targets in
+:data:`experiments.bench.TARGETS`.
 
 JAX fixes its number of CPU devices at its first computation, so :func:`main` calls
 :func:`samplers.mesh.use_cpu_cores` right after parsing, before any module that computes
@@ -16,7 +17,7 @@ import importlib
 import sys
 from typing import Callable
 
-from experiments import demo
+from experiments import demo, runs, table
 from experiments.arguments import add_device_arguments
 from experiments.bench import TARGETS as BENCH_TARGETS
 from samplers.mesh import use_cpu_cores  # imports JAX, computes nothing
@@ -42,18 +43,26 @@ def _add_bench(subcommands: argparse._SubParsersAction) -> None:
         target.set_defaults(handler=module.run)
 
 
-def _add_demo(subcommands: argparse._SubParsersAction) -> None:
-    """``posterior demo``: SGLD and SGHMC on a regression with a known posterior."""
-    summary = (demo.__doc__ or "").strip().splitlines()[0]
-    parser = subcommands.add_parser("demo", help=summary, description=summary)
-    add_device_arguments(parser)
-    demo.add_arguments(parser)
-    parser.set_defaults(handler=demo.main)
+def _simple_subcommand(name: str, summary: str, add_arguments, handler):
+    """A function adding the subcommand ``name`` with its arguments and handler."""
+    def add(subcommands: argparse._SubParsersAction) -> None:
+        parser = subcommands.add_parser(name, help=summary, description=summary)
+        add_device_arguments(parser)
+        add_arguments(parser)
+        parser.set_defaults(handler=handler)
+    return add
 
 
 # subcommand name -> function adding its parser (each sets ``handler(args) -> exit status``).
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
-    "demo": _add_demo,
+    "run": _simple_subcommand("run", "Run one experiment config into a run directory.",
+                              runs.add_run_arguments, runs.run),
+    "sweep": _simple_subcommand("sweep", "Run a config over every combination of values.",
+                                runs.add_sweep_arguments, runs.sweep),
+    "table": _simple_subcommand("table", "Mean ± standard error over finished runs, as markdown and CSV.",
+                                table.add_arguments, table.run),
+    "demo": _simple_subcommand("demo", (demo.__doc__ or "").strip().splitlines()[0], demo.add_arguments,
+                               demo.main),
     "bench": _add_bench,
 }
 
@@ -70,7 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, set up the CPU devices, run the subcommand; returns its exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    # argparse stops collecting positional overrides at the first option, so
+    # `run CONFIG --force seed=2` leaves `seed=2` over: it is an override all the same.
+    if extras and hasattr(args, "overrides") and all("=" in extra and not extra.startswith("-") for extra in extras):
+        args.overrides = [*args.overrides, *extras]
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     use_cpu_cores(args.cpu_devices)  # before JAX's first computation
     try:
         return args.handler(args)

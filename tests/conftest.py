@@ -6,6 +6,10 @@ subprocess with its own device count (JAX fixes the device count at its first us
 
 import os
 import pathlib
+import subprocess
+import sys
+
+import numpy as np
 
 # On a GPU, JAX takes most of its memory up front by default, so the subprocesses some
 # tests start would run out of it; inherited by them because it is set before JAX starts.
@@ -23,3 +27,42 @@ def uci_root() -> pathlib.Path:
     if not root.is_dir():
         pytest.skip(f"UCI data not found at {root}")
     return root
+
+
+def write_lines(path: pathlib.Path, values) -> None:
+    """One value per line, as the UCI index files hold them."""
+    path.write_text("".join(f"{value}\n" for value in values))
+
+
+def write_uci_folder(root: pathlib.Path, name: str, table: np.ndarray, *, features: list[int], target: int,
+                     splits: list[tuple[np.ndarray, np.ndarray]]) -> pathlib.Path:
+    """Write ``table`` as the UCI data set ``name`` in the standard layout; returns its folder.
+
+    ``splits`` holds ``(train_rows, test_rows)`` per split.
+    """
+    folder = root / name
+    folder.mkdir(parents=True)
+    np.savetxt(folder / "data.txt", table)
+    write_lines(folder / "index_features.txt", features)
+    write_lines(folder / "index_target.txt", [target])
+    write_lines(folder / "n_splits.txt", [len(splits)])
+    for k, (train_rows, test_rows) in enumerate(splits):
+        write_lines(folder / f"index_train_{k}.txt", train_rows)
+        write_lines(folder / f"index_test_{k}.txt", test_rows)
+    return folder
+
+
+def posterior_command() -> list[str]:
+    """The installed ``posterior`` console script, or the module when it is not installed."""
+    script = pathlib.Path(sys.executable).parent / "posterior"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "experiments.cli"]
+
+
+def run_posterior(*args: str, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``posterior ARGS`` on the CPU (as CI does) from the repository root, capturing its output.
+
+    ``env`` adds to (or overrides) this process's environment variables.
+    """
+    env = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
+    return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env=env)

@@ -1,27 +1,10 @@
 """``posterior bench sgmcmc`` through the command line, in a subprocess (its own devices)."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
-from conftest import REPO
+from conftest import run_posterior
 
 CONTENDERS = ("ours (all devices)", "ours (1 device)", "blackjax", "hand-fused")
-
-
-def posterior_command() -> list[str]:
-    """The installed ``posterior`` console script, or the module when it is not installed."""
-    script = pathlib.Path(sys.executable).parent / "posterior"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "experiments.cli"]
-
-
-def run_posterior(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    """Run ``posterior ARGS`` on the CPU (as CI does) from the repository root, capturing its output."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env=env)
 
 
 def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):

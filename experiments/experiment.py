@@ -1,0 +1,174 @@
+"""One experiment from a config: data, model, prior, sampler, then test metrics.
+
+:func:`run_experiment` composes the library pieces exactly as a notebook would (see
+README): ``posterior.data.load``, ``posterior.models.mlp``, a likelihood, a prior from
+``priors.weight``, ``posterior.density.log_posterior``, a sampler, ``samplers.sample``;
+then it feeds the kept draws through ``posterior.predictive`` chain by chain and reports
+``posterior.metrics`` and ``posterior.diagnostics``. It writes nothing: the caller owns
+the run directory.
+"""
+
+import platform
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import samplers
+from experiments.config import Config
+from posterior import density, diagnostics, likelihoods, metrics, models, predictive
+from posterior.data import Dataset, load
+from priors import weight
+
+
+class Outcome(NamedTuple):
+    """What a run produced: the metrics, and the arrays its plots are drawn from."""
+
+    metrics: dict[str, Any]
+    dataset: Dataset
+    summary: dict[str, np.ndarray]  # posterior.predictive.summarise of all chains
+    test_predictions: np.ndarray  # (chain, draw, test point[, class]) predictive moments per draw
+    logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
+
+
+def build_likelihood(config: Config, dataset: Dataset):
+    """The likelihood the config names, checked against the data set's task."""
+    name = config.likelihood.name
+    if (name == "categorical") != (dataset.task == "classification"):
+        raise ValueError(f"likelihood.name={name!r} does not fit {dataset.name}, a {dataset.task} data set")
+    if name == "gaussian":
+        return likelihoods.Gaussian(noise_std=config.likelihood.noise_std)
+    if name == "gaussian_gamma":
+        return likelihoods.GaussianGammaPrecision(shape=config.likelihood.precision_shape,
+                                                  rate=config.likelihood.precision_rate)
+    return likelihoods.Categorical()
+
+
+def build_prior(config: Config):
+    """The weight prior the config names."""
+    if config.prior.name == "isotropic_gaussian":
+        return weight.IsotropicGaussian(scale=config.prior.scale)
+    return weight.FanInGaussian(weight_scale=config.prior.scale, bias_scale=config.prior.bias_scale)
+
+
+def build_sampler(config: Config, logdensity_fn: Callable) -> samplers.SamplingAlgorithm:
+    """SGLD or SGHMC with the config's hyperparameters."""
+    settings = config.sampler
+    if settings.name == "sgld":
+        return samplers.sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
+                             max_grad_norm=settings.max_grad_norm)
+    return samplers.sghmc(logdensity_fn, settings.step_size, friction=settings.friction,
+                          temperature=settings.temperature, max_grad_norm=settings.max_grad_norm,
+                          scale_adaptation_steps=config.sampling.burn_in if settings.scale_adaptation else 0)
+
+
+def _moment_name(likelihood) -> str:
+    return "probs" if isinstance(likelihood, likelihoods.Categorical) else "mean"
+
+
+def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, x_test, y_test):
+    """The predictive of every chain, accumulated draw by draw, and the per-draw moments.
+
+    Returns:
+        ``(summary, test_predictions)``: :func:`posterior.predictive.summarise` of all
+        chains together, and ``(chain, draw, test point[, class])`` predicted means (or
+        class probabilities) for the diagnostics.
+    """
+    moment = _moment_name(likelihood)
+
+    def outputs_of(position):
+        return network.apply(position["network"], x_test)
+
+    def one_chain(positions, chain_weights):
+        first = jax.tree.map(lambda leaf: leaf[0], positions)
+        start = predictive.init(likelihood, first["likelihood"], outputs_of(first), y_test)
+
+        def add_draw(accumulated, draw):
+            position, draw_weight = draw
+            outputs = outputs_of(position)
+            accumulated = predictive.update(accumulated, likelihood=likelihood, lik_params=position["likelihood"],
+                                            outputs=outputs, y=y_test, weight=draw_weight)
+            return accumulated, likelihood.moments(position["likelihood"], outputs)[moment]
+
+        return jax.lax.scan(add_draw, start, (positions, chain_weights))
+
+    per_chain, test_predictions = jax.jit(jax.vmap(one_chain))(samples, jnp.asarray(weights))
+    summary = predictive.summarise(predictive.combine_chains(per_chain))
+    return jax.tree.map(np.asarray, summary), np.asarray(test_predictions)
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced the numbers."""
+    import blackjax
+    import flax
+    import optax
+
+    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "blackjax": blackjax.__version__, "numpy": np.__version__}
+
+
+def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str], None] = print,
+                   progress: bool | None = None) -> Outcome:
+    """Run ``config`` and compute its test metrics.
+
+    Args:
+        config: a validated config.
+        data_root: the data folder (the config's ``data.root`` or its override).
+        log: where progress lines go.
+        progress: the sampler's progress bar (default: on a terminal).
+
+    Returns:
+        An :class:`Outcome`; ``metrics["status"]`` is ``"ok"``, or ``"diverged"`` when a
+        kept draw is not finite (the test metrics are then left out).
+    """
+    began = time.perf_counter()
+    dataset = load(config.data.name, root=data_root, split=config.data.split)
+    log(f"data {dataset.name} split {config.data.split}: {len(dataset.x_train)} train, "
+        f"{len(dataset.x_test)} test, {dataset.x_train.shape[1]} inputs ({dataset.task})")
+    likelihood = build_likelihood(config, dataset)
+    output_dim = dataset.num_classes if dataset.task == "classification" else 1
+    network = models.mlp(width=config.model.width, depth=config.model.depth, output_dim=output_dim,
+                         activation=config.model.activation)
+    input_dim = dataset.x_train.shape[1]
+    logdensity_fn = density.log_posterior(network.apply, build_prior(config), likelihood,
+                                          data_size=len(dataset.x_train))
+    alg = build_sampler(config, logdensity_fn)
+    run = config.sampling
+    mesh = None if config.mesh.chain is None else samplers.make_mesh(config.mesh.chain, 1)
+    log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
+        f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
+    result = samplers.sample(
+        alg, jax.random.key(config.seed),
+        lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=input_dim),
+        (dataset.x_train, dataset.y_train), num_chains=run.num_chains, num_steps=run.num_steps,
+        burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
+        progress=progress)
+    log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
+
+    finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(result.samples))
+    report: dict[str, Any] = {
+        "status": "ok" if finite else "diverged",
+        "num_chains": run.num_chains,
+        "draws_per_chain": int(result.weights.shape[1]),
+        "num_train": len(dataset.x_train),
+        "num_test": len(dataset.x_test),
+        "compile_seconds": result.timings["compile_seconds"],
+        "sampling_seconds": result.timings["sampling_seconds"],
+        "devices": [str(device) for device in jax.devices()],
+        "versions": versions(),
+    }
+    summary, test_predictions = {}, np.zeros((run.num_chains, 0))
+    if finite:
+        summary, test_predictions = evaluate(network, likelihood, result.samples, result.weights,
+                                             dataset.x_test, dataset.y_test)
+        if dataset.task == "classification":
+            report.update(metrics.classification_metrics(summary, dataset.y_test))
+        else:
+            report.update(metrics.regression_metrics(summary, dataset.y_test, y_scale=dataset.y_std))
+            report["test_ll_kind"] = "log density of the weighted predictive mixture"
+        report.update(diagnostics.function_space_diagnostics(test_predictions))
+    report["wall_seconds"] = time.perf_counter() - began
+    logdensity = result.info.get("logdensity")
+    return Outcome(report, dataset, summary, test_predictions, None if logdensity is None else np.asarray(logdensity))

@@ -1,0 +1,61 @@
+"""The pictures of a run: predictive bands (1-D inputs), log-posterior trace, R-hat/ESS.
+
+Each function draws one figure from arrays and saves it to the path it is given
+(matplotlib's non-interactive backend, so it works without a display).
+"""
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
+import numpy as np  # noqa: E402
+
+
+def _save(figure, path: pathlib.Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120, format="png")  # the path may be a temporary name
+    plt.close(figure)
+
+
+def predictive_bands(path: pathlib.Path, *, x_train, y_train, x_test, y_test, mean, std, title: str) -> None:
+    """Predictive mean with 1 and 2 standard-deviation bands over 1-D test inputs."""
+    order = np.argsort(x_test[:, 0])
+    x, mean, std = x_test[order, 0], mean[order], std[order]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for width, alpha in ((2, 0.2), (1, 0.35)):
+        axes.fill_between(x, mean - width * std, mean + width * std, color="C0", alpha=alpha, linewidth=0,
+                          label=f"±{width} sd")
+    axes.plot(x, mean, color="C0", label="predictive mean")
+    axes.plot(x, y_test[order], color="k", linewidth=0.8, alpha=0.6, label="test targets")
+    axes.scatter(x_train[:, 0], y_train, s=12, color="C3", zorder=3, label="training data")
+    axes.set(xlabel="input (standardised)", ylabel="target", title=title)
+    axes.legend(fontsize=8, loc="best")
+    _save(figure, path)
+
+
+def logdensity_trace(path: pathlib.Path, logdensity: np.ndarray, *, title: str) -> None:
+    """The log-posterior estimate at each kept draw, one line per chain."""
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    for chain, values in enumerate(logdensity):
+        axes.plot(values, linewidth=1, label=f"chain {chain}")
+    axes.set(xlabel="kept draw", ylabel="log posterior (minibatch estimate)", title=title)
+    if len(logdensity) <= 8:
+        axes.legend(fontsize=8)
+    _save(figure, path)
+
+
+def rhat_ess_summary(path: pathlib.Path, rhat: np.ndarray, ess: np.ndarray, *, num_draws: int, title: str) -> None:
+    """Histograms of split R-hat and ESS over the test predictions."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.hist(np.ravel(rhat)[np.isfinite(np.ravel(rhat))], bins=30, color="C0")
+    left.axvline(1.01, color="k", linestyle="--", linewidth=1, label="1.01")
+    left.set(xlabel="split R-hat", ylabel="test predictions")
+    left.legend(fontsize=8)
+    right.hist(np.ravel(ess)[np.isfinite(np.ravel(ess))], bins=30, color="C1")
+    right.axvline(num_draws, color="k", linestyle="--", linewidth=1, label=f"draws ({num_draws})")
+    right.set(xlabel="effective sample size")
+    right.legend(fontsize=8)
+    figure.suptitle(title)
+    _save(figure, path)

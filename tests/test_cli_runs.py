@@ -1,0 +1,119 @@
+"""``posterior run``, ``sweep`` and ``table`` on tiny configs and a generated UCI folder."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import run_posterior, write_uci_folder
+from experiments import config as configs
+from experiments import runs
+
+TINY = {
+    "name": "tiny",
+    "data": {"name": "yacht", "root": "/nonexistent/uci", "split": 0},  # POSTERIOR_DATA points at the fake
+    "model": {"width": 8, "depth": 1},
+    "sampler": {"name": "sghmc", "step_size": 0.01, "friction": 0.1},
+    "sampling": {"num_chains": 2, "num_steps": 300, "burn_in": 100, "thin": 20, "batch_size": 16},
+}
+REGRESSION_KEYS = {"status", "wall_seconds", "test_rmse", "test_ll", "rhat_max", "ess_min"}
+
+
+@pytest.fixture
+def uci_env(tmp_path) -> dict:
+    """A generated 'yacht' with 60 rows and 2 splits; the environment pointing at it."""
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(60, 3))
+    table = np.column_stack([inputs, 10.0 + 3.0 * inputs[:, 0] - inputs[:, 1] + 0.3 * rng.normal(size=60)])
+    splits = [(order[6:], order[:6]) for order in (rng.permutation(60) for _ in range(2))]
+    write_uci_folder(tmp_path / "uci", "yacht", table, features=[0, 1, 2], target=3, splits=splits)
+    return {"POSTERIOR_DATA": str(tmp_path / "uci")}
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> pathlib.Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config):
+    results = tmp_path / "results"
+    done = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3", env=uci_env, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    directory = results / "tiny" / "yacht" / "split-0" / "seed-3"
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert REGRESSION_KEYS <= set(metrics) and metrics["status"] == "ok"
+    assert metrics["draws_per_chain"] == 10 and np.isfinite(metrics["test_rmse"])
+    assert configs.load(directory / "config.yaml") == configs.load(tiny_config, ["seed=3"])
+    assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png", "diagnostics.png"}
+    assert "test_rmse=" in (directory / "log.txt").read_text() and "test_rmse=" in done.stdout
+    assert not [path for path in directory.parent.iterdir() if path.name.startswith(".")]  # no staging left
+
+    again = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3", env=uci_env, timeout=180)
+    assert again.returncode == 0 and "skipped" in again.stdout
+    assert json.loads((directory / "metrics.json").read_text()) == metrics
+
+
+def test_sweep_then_table(tmp_path, uci_env, tiny_config):
+    results = tmp_path / "results"
+    done = run_posterior("sweep", str(tiny_config), "--results", str(results), "--over", "data.split=0:2",
+                         "--set", "sampling.num_chains=1", env=uci_env, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sweep: 2 run(s) finished, 0 diverged" in done.stdout
+    assert sorted(path.name for path in (results / "tiny" / "yacht").iterdir()) == ["split-0", "split-1"]
+
+    table = run_posterior("table", str(results), timeout=60)
+    assert table.returncode == 0, table.stderr[-2000:]
+    row = next(line for line in table.stdout.splitlines() if line.startswith("| tiny | yacht |"))
+    assert row.startswith("| tiny | yacht | 2 | 0 |") and "±" in row
+    assert (results / "table.md").read_text() == table.stdout
+    header = (results / "table.csv").read_text().splitlines()[0]
+    assert "test_rmse_mean,test_rmse_se,test_ll_mean,test_ll_se" in header
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["sampler.stepsize=0.1"], "unknown config key 'sampler.stepsize'"),
+    (["sampling.num_steps=many"], "config key 'sampling.num_steps' must be an integer, got 'many'"),
+    (["data.split=7"], "split 7"),
+    (["data.root=/nonexistent/uci"], "/nonexistent/uci"),
+    (["sampler.step_size=-1"], "step_size"),
+])
+def test_bad_runs_exit_2_with_one_line(tmp_path, uci_env, tiny_config, arguments, message):
+    env = {} if any(a.startswith("data.root") for a in arguments) else uci_env
+    results = tmp_path / "results"
+    done = run_posterior("run", str(tiny_config), "--results", str(results), *arguments, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("posterior: error: "), done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not results.exists()  # nothing written
+
+
+def test_table_refuses_a_folder_without_runs(tmp_path):
+    done = run_posterior("table", str(tmp_path), timeout=60)
+    assert done.returncode == 2 and "no finished runs" in done.stderr
+
+
+def test_toy1d_run_draws_the_predictive_bands(tmp_path):
+    config = configs.from_dict({**TINY, "data": {"name": "toy1d"}})
+    directory, metrics = runs.execute(config, results=tmp_path, force=False)
+    assert metrics["status"] == "ok"
+    assert (directory / "plots" / "predictive.png").stat().st_size > 10_000
+
+
+def test_digits_classification_reports_its_metrics(tmp_path):
+    config = configs.from_dict({
+        **TINY, "data": {"name": "digits"}, "likelihood": {"name": "categorical"},
+        "sampler": {"name": "sgld", "step_size": 1e-4},
+        "sampling": {"num_chains": 2, "num_steps": 600, "burn_in": 300, "thin": 30, "batch_size": 64}})
+    _, metrics = runs.execute(config, results=tmp_path, force=False)
+    assert {"test_accuracy", "test_nll", "test_ece", "test_brier", "rhat_max", "ess_min"} <= set(metrics)
+    assert metrics["test_accuracy"] > 0.8  # 600 SGLD steps of a 1x8 network already classify digits
+
+
+def test_a_likelihood_that_does_not_fit_the_task_is_refused(tmp_path):
+    config = configs.from_dict({**TINY, "data": {"name": "digits"}})
+    with pytest.raises(ValueError, match="likelihood.name='gaussian' does not fit digits"):
+        runs.execute(config, results=tmp_path, force=False)

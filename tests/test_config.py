@@ -1,0 +1,74 @@
+"""The typed config schema: loading, overrides, and one-line refusals naming the key."""
+
+import pathlib
+
+import pytest
+import yaml
+
+from experiments import config as configs
+from conftest import REPO
+
+MINIMAL = {"name": "tiny", "data": {"name": "diabetes"}}
+
+
+def write(tmp_path: pathlib.Path, values) -> pathlib.Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_defaults_fill_what_the_file_leaves_out(tmp_path):
+    config = configs.load(write(tmp_path, MINIMAL))
+    assert config.name == "tiny" and config.data.name == "diabetes" and config.data.split == 0
+    assert config.sampler == configs.SamplerConfig()
+    assert configs.from_dict(configs.to_dict(config)) == config  # config.yaml round-trips
+
+
+def test_overrides_use_dotted_keys_and_yaml_values(tmp_path):
+    config = configs.load(write(tmp_path, MINIMAL),
+                          ["sampler.step_size=1e-3", "data.split=3", "seed=2", "sampler.max_grad_norm=null",
+                           "sampler.scale_adaptation=false", "sampling.batch_size=null"])
+    assert config.sampler.step_size == 1e-3 and isinstance(config.sampler.step_size, float)
+    assert (config.data.split, config.seed) == (3, 2)
+    assert config.sampler.max_grad_norm is None and config.sampler.scale_adaptation is False
+    assert config.sampling.batch_size is None
+
+
+def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
+    config = configs.load(write(tmp_path, MINIMAL), ["sampler.step_size=1"])
+    assert config.sampler.step_size == 1.0 and isinstance(config.sampler.step_size, float)
+    with pytest.raises(configs.ConfigError, match="'sampling.num_steps' must be an integer, got 1.5"):
+        configs.load(write(tmp_path, MINIMAL), ["sampling.num_steps=1.5"])
+
+
+@pytest.mark.parametrize("values, overrides, message", [
+    ({**MINIMAL, "sampler": {"stepsize": 0.1}}, [], r"unknown config key 'sampler.stepsize' \(known in 'sampler': name, step_size"),
+    (MINIMAL, ["model.widht=3"], "unknown config key 'model.widht'"),
+    ({**MINIMAL, "extra": 1}, [], "unknown config key 'extra'"),
+    ({**MINIMAL, "seed": "zero"}, [], "config key 'seed' must be an integer, got 'zero'"),
+    ({**MINIMAL, "sampler": {"scale_adaptation": "yes please"}}, [], "'sampler.scale_adaptation' must be true or false"),
+    ({**MINIMAL, "sampler": {"name": "nuts"}}, [], r"'sampler.name' must be one of 'sgld', 'sghmc', got 'nuts'"),
+    ({**MINIMAL, "model": 3}, [], "'model' must be a mapping"),
+    ({"data": {"name": "diabetes"}}, [], "config key 'name' is required"),
+    ({"name": "x", "data": {"split": 1}}, [], "config key 'data.name' is required"),
+    (MINIMAL, ["data.split"], "must look like key=value"),
+    ({**MINIMAL, "seed": 1}, ["seed.x=1"], "'seed' is not a section"),
+])
+def test_bad_configs_are_refused_naming_the_key(tmp_path, values, overrides, message):
+    with pytest.raises(configs.ConfigError, match=message) as caught:
+        configs.load(write(tmp_path, values), overrides)
+    assert "\n" not in str(caught.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(configs.ConfigError, match="cannot read config"):
+        configs.load(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(configs.ConfigError, match=r"not valid YAML \(line 2\)"):
+        configs.load(broken)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    configs.load(path)

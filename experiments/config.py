@@ -7,6 +7,7 @@ resolved config is written back to each run directory, so every number a run rep
 traces to a file.
 """
 
+import copy
 import dataclasses
 import pathlib
 import types
@@ -201,9 +202,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def from_dict(values: Any, overrides: typing.Iterable[str] = ()) -> Config:
     """A validated :class:`Config` from plain data, ``key=value`` overrides applied."""
-    values = dict(values) if isinstance(values, dict) else values
     if isinstance(values, dict):
-        values = yaml.safe_load(yaml.safe_dump(values))  # a deep copy the overrides may change
+        values = copy.deepcopy(values)  # the overrides change it
         for override in overrides:
             _set_dotted(values, *parse_override(override))
     return _build(Config, values, "")

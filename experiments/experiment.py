@@ -126,12 +126,11 @@ def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str]
     began = time.perf_counter()
     dataset = load(config.data.name, root=data_root, split=config.data.split)
     log(f"data {dataset.name} split {config.data.split}: {len(dataset.x_train)} train, "
-        f"{len(dataset.x_test)} test, {dataset.x_train.shape[1]} inputs ({dataset.task})")
+        f"{len(dataset.x_test)} test, {dataset.input_dim} inputs ({dataset.task})")
     likelihood = build_likelihood(config, dataset)
     output_dim = dataset.num_classes if dataset.task == "classification" else 1
     network = models.mlp(width=config.model.width, depth=config.model.depth, output_dim=output_dim,
                          activation=config.model.activation)
-    input_dim = dataset.x_train.shape[1]
     logdensity_fn = density.log_posterior(network.apply, build_prior(config), likelihood,
                                           data_size=len(dataset.x_train))
     alg = build_sampler(config, logdensity_fn)
@@ -141,7 +140,7 @@ def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str]
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
     result = samplers.sample(
         alg, jax.random.key(config.seed),
-        lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=input_dim),
+        lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=dataset.input_dim),
         (dataset.x_train, dataset.y_train), num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
         progress=progress)

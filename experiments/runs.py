@@ -73,7 +73,7 @@ def write_plots(directory: pathlib.Path, outcome: Outcome, title: str) -> None:
         rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
             path, rhat, ess, num_draws=outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1],
             title=title))
-    if outcome.summary and dataset.task == "regression" and dataset.x_train.shape[1] == 1:
+    if outcome.summary and dataset.task == "regression" and dataset.input_dim == 1:
         def original(y):
             return y * dataset.y_std + dataset.y_mean
         rundir.write_atomic(folder / "predictive.png", lambda path: plots.predictive_bands(

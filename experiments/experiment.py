@@ -1,13 +1,14 @@
 """One experiment from a config: data, model, prior, sampler, then test metrics.
 
 :func:`run_experiment` composes the library pieces exactly as a notebook would (see
-README): ``posterior.data.load``, ``posterior.models.mlp``, a likelihood, a prior from
-``priors.weight``, ``posterior.density.log_posterior``, a sampler, ``samplers.sample``;
+README): ``posterior.data.load``, ``posterior.models.mlp``, a likelihood, a prior (fixed or
+fitted to a GP, :mod:`experiments.prior_fit`), ``posterior.density.log_posterior``, a sampler, ``samplers.sample``;
 then it feeds the kept draws through ``posterior.predictive`` chain by chain and reports
 ``posterior.metrics`` and ``posterior.diagnostics``. It writes nothing: the caller owns
 the run directory.
 """
 
+import pathlib
 import platform
 import time
 from typing import Any, Callable, NamedTuple
@@ -18,9 +19,9 @@ import numpy as np
 
 import samplers
 from experiments.config import Config
+from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density, diagnostics, likelihoods, metrics, models, predictive
 from posterior.data import Dataset, load
-from priors import weight
 
 
 class Outcome(NamedTuple):
@@ -31,6 +32,7 @@ class Outcome(NamedTuple):
     summary: dict[str, np.ndarray]  # posterior.predictive.summarise of all chains
     test_predictions: np.ndarray  # (chain, draw, test point[, class]) predictive moments per draw
     logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
+    prior: PriorChoice  # the prior sampled under, and its fit when it was fitted
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -46,22 +48,27 @@ def build_likelihood(config: Config, dataset: Dataset):
     return likelihoods.Categorical()
 
 
-def build_prior(config: Config):
-    """The weight prior the config names."""
-    if config.prior.name == "isotropic_gaussian":
-        return weight.IsotropicGaussian(scale=config.prior.scale)
-    return weight.FanInGaussian(weight_scale=config.prior.scale, bias_scale=config.prior.bias_scale)
+def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> samplers.SamplingAlgorithm:
+    """SGLD or SGHMC with the config's hyperparameters.
 
-
-def build_sampler(config: Config, logdensity_fn: Callable) -> samplers.SamplingAlgorithm:
-    """SGLD or SGHMC with the config's hyperparameters."""
+    A hierarchical prior's parameters are also redrawn from their exact conditional
+    every ``prior.gibbs_every`` steps.
+    """
     settings = config.sampler
     if settings.name == "sgld":
-        return samplers.sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
-                             max_grad_norm=settings.max_grad_norm)
-    return samplers.sghmc(logdensity_fn, settings.step_size, friction=settings.friction,
-                          temperature=settings.temperature, max_grad_norm=settings.max_grad_norm,
-                          scale_adaptation_steps=config.sampling.burn_in if settings.scale_adaptation else 0)
+        alg = samplers.sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
+                            max_grad_norm=settings.max_grad_norm)
+    else:
+        alg = samplers.sghmc(logdensity_fn, settings.step_size, friction=settings.friction,
+                             temperature=settings.temperature, max_grad_norm=settings.max_grad_norm,
+                             scale_adaptation_steps=config.sampling.burn_in if settings.scale_adaptation else 0)
+    if not density.is_hierarchical(prior):
+        return alg
+
+    def redraw_prior(key, position):
+        return {**position, "prior": prior.gibbs(key, position["network"])}
+
+    return samplers.with_gibbs(alg, redraw_prior, every=config.prior.gibbs_every)
 
 
 def _moment_name(likelihood) -> str:
@@ -109,13 +116,14 @@ def versions() -> dict[str, str]:
             "optax": optax.__version__, "blackjax": blackjax.__version__, "numpy": np.__version__}
 
 
-def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str], None] = print,
-                   progress: bool | None = None) -> Outcome:
+def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathlib.Path | None = None,
+                   log: Callable[[str], None] = print, progress: bool | None = None) -> Outcome:
     """Run ``config`` and compute its test metrics.
 
     Args:
         config: a validated config.
         data_root: the data folder (the config's ``data.root`` or its override).
+        prior_cache: where fitted priors are saved and looked up (None: fit afresh).
         log: where progress lines go.
         progress: the sampler's progress bar (default: on a terminal).
 
@@ -131,16 +139,17 @@ def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str]
     output_dim = dataset.num_classes if dataset.task == "classification" else 1
     network = models.mlp(width=config.model.width, depth=config.model.depth, output_dim=output_dim,
                          activation=config.model.activation)
-    logdensity_fn = density.log_posterior(network.apply, build_prior(config), likelihood,
-                                          data_size=len(dataset.x_train))
-    alg = build_sampler(config, logdensity_fn)
+    choice = choose_prior(config, dataset, network, cache=prior_cache, log=log)
+    logdensity_fn = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train))
+    alg = build_sampler(config, logdensity_fn, choice.prior)
     run = config.sampling
     mesh = None if config.mesh.chain is None else samplers.make_mesh(config.mesh.chain, 1)
     log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
     result = samplers.sample(
         alg, jax.random.key(config.seed),
-        lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=dataset.input_dim),
+        lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=dataset.input_dim,
+                                             prior=choice.prior),
         (dataset.x_train, dataset.y_train), num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
         progress=progress)
@@ -158,6 +167,8 @@ def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str]
         "devices": [str(device) for device in jax.devices()],
         "versions": versions(),
     }
+    if choice.fit is not None:
+        report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     summary, test_predictions = {}, np.zeros((run.num_chains, 0))
     if finite:
         summary, test_predictions = evaluate(network, likelihood, result.samples, result.weights,
@@ -166,8 +177,13 @@ def run_experiment(config: Config, *, data_root: str | None, log: Callable[[str]
             report.update(metrics.classification_metrics(summary, dataset.y_test))
         else:
             report.update(metrics.regression_metrics(summary, dataset.y_test, y_scale=dataset.y_std))
+            if dataset.test_in_gap is not None and dataset.test_in_gap.any():
+                # Where there are no training inputs, the prior shows: the toy's point.
+                report["test_nll_gap"] = -metrics.log_likelihood(summary["log_density"][dataset.test_in_gap],
+                                                                 scale=dataset.y_std)
             report["test_ll_kind"] = "log density of the weighted predictive mixture"
         report.update(diagnostics.function_space_diagnostics(test_predictions))
     report["wall_seconds"] = time.perf_counter() - began
     logdensity = result.info.get("logdensity")
-    return Outcome(report, dataset, summary, test_predictions, None if logdensity is None else np.asarray(logdensity))
+    return Outcome(report, dataset, summary, test_predictions, None if logdensity is None else np.asarray(logdensity),
+                   choice)

@@ -1,4 +1,5 @@
-"""The pictures of a run: predictive bands (1-D inputs), log-posterior trace, R-hat/ESS.
+"""The pictures of a run: predictive bands (1-D inputs), log-posterior trace, R-hat/ESS,
+and for a fitted prior its Wasserstein trace and function draws.
 
 Each function draws one figure from arrays and saves it to the path it is given
 (matplotlib's non-interactive backend, so it works without a display).
@@ -57,5 +58,26 @@ def rhat_ess_summary(path: pathlib.Path, rhat: np.ndarray, ess: np.ndarray, *, n
     right.axvline(num_draws, color="k", linestyle="--", linewidth=1, label=f"draws ({num_draws})")
     right.set(xlabel="effective sample size")
     right.legend(fontsize=8)
+    figure.suptitle(title)
+    _save(figure, path)
+
+
+def wasserstein_trace(path: pathlib.Path, trace: np.ndarray, *, title: str) -> None:
+    """The critic's W1 estimate at each outer iteration of a prior fit."""
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    axes.plot(np.arange(1, len(trace) + 1), trace, linewidth=1)
+    axes.axhline(0.0, color="k", linewidth=0.6)
+    axes.set(xlabel="outer iteration", ylabel="W1 estimate (fitting critic)", title=title)
+    _save(figure, path)
+
+
+def prior_functions(path: pathlib.Path, *, x, gp, initial, fitted, title: str) -> None:
+    """Function draws of the GP target beside the network prior before and after fitting."""
+    figure, panels = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
+    for axes, (label, draws, color) in zip(panels, (("GP target", gp, "C2"), ("prior before fitting", initial, "C1"),
+                                                     ("fitted prior", fitted, "C0"))):
+        axes.plot(x, np.asarray(draws).T, color=color, linewidth=0.9, alpha=0.7)
+        axes.set(title=label, xlabel="input (standardised)")
+    panels[0].set_ylabel("f(x)")
     figure.suptitle(title)
     _save(figure, path)

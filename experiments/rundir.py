@@ -26,12 +26,18 @@ def run_directory(results: str | os.PathLike, *, experiment: str, dataset: str, 
     return pathlib.Path(results) / experiment / dataset / f"split-{split}" / f"seed-{seed}"
 
 
-def finished_metrics(directory: pathlib.Path) -> dict | None:
-    """The metrics of a run that finished in ``directory``, or None."""
+def read_json(path: pathlib.Path) -> dict | None:
+    """The JSON object in ``path``, or None if it is missing or unreadable."""
     try:
-        return json.loads((directory / METRICS).read_text())
+        values = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return values if isinstance(values, dict) else None
+
+
+def finished_metrics(directory: pathlib.Path) -> dict | None:
+    """The metrics of a run that finished in ``directory``, or None."""
+    return read_json(directory / METRICS)
 
 
 def write_atomic(path: pathlib.Path, write: Callable[[pathlib.Path], Any]) -> None:

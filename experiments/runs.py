@@ -2,7 +2,7 @@
 
 A run resolves its config (overrides applied), skips itself when its directory already
 holds finished results (unless ``--force``), runs the experiment, then writes plots,
-``log.txt``, ``config.yaml`` and ``metrics.json`` (a directory with ``metrics.json`` is a
+``log.txt``, ``config.yaml``, ``prior.json`` (a fitted prior) and ``metrics.json`` (a directory with ``metrics.json`` is a
 finished run) into a staging directory that then takes the run directory's place. A sweep is the same for every combination of the
 values it is given, every config checked before the first run starts.
 """
@@ -17,11 +17,12 @@ import numpy as np
 import yaml
 
 from experiments import config as configs
-from experiments import plots, rundir
+from experiments import plots, prior_fit, rundir
 from experiments.experiment import Outcome, run_experiment
 from posterior import diagnostics
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
+PRIOR = "prior.json"
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
                 "rhat_max", "ess_min", "wall_seconds")
 
@@ -73,6 +74,13 @@ def write_plots(directory: pathlib.Path, outcome: Outcome, title: str) -> None:
         rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
             path, rhat, ess, num_draws=outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1],
             title=title))
+    fit = outcome.prior.fit
+    if fit is not None:
+        rundir.write_atomic(folder / "prior_fit_trace.png",
+                            lambda path: plots.wasserstein_trace(path, np.asarray(fit["trace"]), title=title))
+    if outcome.prior.function_draws is not None:
+        rundir.write_atomic(folder / "prior_functions.png",
+                            lambda path: plots.prior_functions(path, **outcome.prior.function_draws, title=title))
     if outcome.summary and dataset.task == "regression" and dataset.input_dim == 1:
         def original(y):
             return y * dataset.y_std + dataset.y_mean
@@ -104,13 +112,15 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool) -> tu
         return directory, None
     log = rundir.Log()
     log(f"run {directory}")
-    outcome = run_experiment(config, data_root=data_root(config), log=log)
+    outcome = run_experiment(config, data_root=data_root(config), prior_cache=results / prior_fit.CACHE, log=log)
     with rundir.staging(directory) as staged:
         title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
         write_plots(staged, outcome, title)
         log(format_summary(outcome.metrics))
         rundir.write_text(staged / rundir.LOG, log.text())
         rundir.write_text(staged / rundir.CONFIG, yaml.safe_dump(configs.to_dict(config), sort_keys=False))
+        if outcome.prior.fit is not None:
+            rundir.write_json(staged / PRIOR, outcome.prior.fit)
         rundir.write_json(staged / rundir.METRICS, outcome.metrics)
     return directory, outcome.metrics
 

@@ -18,8 +18,8 @@ import yaml
 from experiments import rundir
 
 # Reported in this order when present; test_ll is the log density of the predictive mixture.
-METRIC_COLUMNS = ("test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier", "rhat_max",
-                  "ess_min", "wall_seconds")
+METRIC_COLUMNS = ("test_rmse", "test_ll", "test_nll_gap", "test_accuracy", "test_nll", "test_ece", "test_brier",
+                  "rhat_max", "ess_min", "wall_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +85,8 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
         cells += [_cell(*row[column]) for column in columns]
         lines.append("| " + " | ".join(cells) + " |")
     note = "\ntest_ll: per-point log density of the weighted predictive mixture (original units)."
+    if "test_nll_gap" in columns:
+        note += "\ntest_nll_gap: minus test_ll over the test points inside the gap of the training inputs."
     return "\n".join(lines) + ("\n" + note if "test_ll" in columns else "") + "\n"
 
 

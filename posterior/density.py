@@ -4,7 +4,9 @@
 constant, for network parameters ``w`` and likelihood parameters ``phi`` (e.g. a noise
 precision). A minibatch ``B`` gives the unbiased estimate with the likelihood sum scaled
 by ``N / |B|``. The result is ``logdensity_fn(position, batch)``, what ``samplers`` and
-blackjax kernels expect, with ``position = {"network": w, "likelihood": phi}``.
+blackjax kernels expect, with ``position = {"network": w, "likelihood": phi}``, plus
+``"prior": h`` for a hierarchical prior with parameters of its own (e.g. per-layer log
+precisions, ``log p(w | h) + log p(h)`` in place of ``log p(w)``).
 """
 
 from typing import Any, Callable
@@ -14,7 +16,7 @@ import jax.numpy as jnp
 
 from posterior.models import Network
 
-__all__ = ["log_posterior", "initial_position"]
+__all__ = ["log_posterior", "initial_position", "is_hierarchical"]
 
 ArrayTree = Any
 PRNGKey = jax.Array
@@ -45,7 +47,9 @@ def log_posterior(
 
     Args:
         apply_fn: ``apply_fn(network_params, x) -> outputs`` (e.g. ``Network.apply``).
-        prior: any object with ``log_prob(network_params) -> scalar`` (see ``priors``).
+        prior: any object with ``log_prob(network_params) -> scalar`` (see ``priors``),
+            or a hierarchical prior (:func:`is_hierarchical`) with
+            ``log_prob(network_params, prior_params)``.
         likelihood: a likelihood from ``posterior.likelihoods`` (``log_prior`` and
             ``log_prob``).
         data_size: ``N``, the number of training examples.
@@ -60,19 +64,32 @@ def log_posterior(
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
+    hierarchical = is_hierarchical(prior)
+
     def logdensity_fn(position: dict[str, ArrayTree], batch: tuple[jax.Array, jax.Array]) -> jax.Array:
         x, y = batch
         network_params, lik_params = position["network"], position["likelihood"]
         log_likelihood = jnp.sum(likelihood.log_prob(lik_params, apply_fn(network_params, x), y))
         # The batch size is a static shape, so the N/|B| scale is a constant under jit.
         scale = data_size / jnp.shape(x)[0]
-        log_prior = prior.log_prob(network_params) + likelihood.log_prior(lik_params)
+        if hierarchical:
+            log_prior = prior.log_prob(network_params, position["prior"])
+        else:
+            log_prior = prior.log_prob(network_params)
+        log_prior = log_prior + likelihood.log_prior(lik_params)
         return (log_prior + scale * log_likelihood) / temperature
 
     return logdensity_fn
 
 
-def initial_position(key: PRNGKey, *, network: Network, likelihood: Any, input_dim: int) -> dict[str, ArrayTree]:
+def is_hierarchical(prior: Any) -> bool:
+    """Whether ``prior`` has parameters of its own in the position (it has a Gibbs update)."""
+    return hasattr(prior, "gibbs")
+
+
+def initial_position(
+    key: PRNGKey, *, network: Network, likelihood: Any, input_dim: int, prior: Any = None
+) -> dict[str, ArrayTree]:
     """A starting position for a chain: fresh network parameters and the likelihood's.
 
     Args:
@@ -80,9 +97,15 @@ def initial_position(key: PRNGKey, *, network: Network, likelihood: Any, input_d
         network: the :class:`~posterior.models.Network`.
         likelihood: a likelihood from ``posterior.likelihoods``.
         input_dim: the number of input features.
+        prior: the prior; a hierarchical one adds its parameters, started at
+            ``prior.init(network_params)``.
 
     Returns:
-        ``{"network": network.init(...), "likelihood": likelihood.init(...)}``.
+        ``{"network": network.init(...), "likelihood": likelihood.init(...)}``, and
+        ``"prior"`` for a hierarchical prior.
     """
     key_network, key_likelihood = jax.random.split(key)
-    return {"network": network.init(key_network, input_dim), "likelihood": likelihood.init(key_likelihood)}
+    position = {"network": network.init(key_network, input_dim), "likelihood": likelihood.init(key_likelihood)}
+    if prior is not None and is_hierarchical(prior):
+        position["prior"] = prior.init(position["network"])
+    return position

@@ -5,6 +5,7 @@ Knows nothing about networks: every sampler takes ``logdensity_fn(params, batch)
 
 from samplers import schedules
 from samplers.base import SamplingAlgorithm, SGMCMCInfo
+from samplers.gibbs import with_gibbs
 from samplers.mesh import make_mesh, use_cpu_cores
 from samplers.run import SampleResult, sample
 from samplers.sghmc import sghmc
@@ -20,4 +21,5 @@ __all__ = [
     "sghmc",
     "sgld",
     "use_cpu_cores",
+    "with_gibbs",
 ]

@@ -8,4 +8,5 @@ JAX when imported: the CLI configures the CPU devices only after building its pa
 # target name -> module implementing it (imported by the CLI).
 TARGETS = {
     "sgmcmc": "experiments.bench.sgmcmc",
+    "prior-fit": "experiments.bench.prior_fit",
 }

@@ -39,6 +39,8 @@ class Dataset(NamedTuple):
         y_std: the training-target standard deviation the targets were divided by (1.0
             for classification).
         num_classes: the number of classes (0 for regression).
+        test_in_gap: for data with a gap in the training inputs (the 1-D toy), a boolean
+            mask of the test rows inside it; None otherwise.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Dataset(NamedTuple):
     y_mean: float
     y_std: float
     num_classes: int
+    test_in_gap: np.ndarray | None = None
 
     @property
     def input_dim(self) -> int:
@@ -78,6 +81,7 @@ def standardised_dataset(
     x_test: np.ndarray,
     y_test: np.ndarray,
     num_classes: int = 0,
+    test_in_gap: np.ndarray | None = None,
 ) -> Dataset:
     """A :class:`Dataset` from raw arrays, standardised with the training rows' statistics.
 
@@ -94,6 +98,7 @@ def standardised_dataset(
         x_test: raw test inputs, shape ``(n_test, d)`` (or ``(n_test,)``).
         y_test: raw test targets, shape ``(n_test,)``.
         num_classes: the number of classes for classification (0 for regression).
+        test_in_gap: a boolean mask of the test rows in a gap of the training inputs.
 
     Returns:
         The standardised :class:`Dataset`.
@@ -145,6 +150,7 @@ def standardised_dataset(
         y_mean=y_mean,
         y_std=y_std,
         num_classes=int(num_classes),
+        test_in_gap=None if test_in_gap is None else np.asarray(test_in_gap, dtype=bool),
     )
 
 

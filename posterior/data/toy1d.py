@@ -114,4 +114,5 @@ def load_toy1d(split: int = 0) -> Dataset:
         y_train=toy.y_train,
         x_test=toy.x_test,
         y_test=toy.y_test,
+        test_in_gap=(toy.x_test > toy.gap[0]) & (toy.x_test < toy.gap[1]),
     )

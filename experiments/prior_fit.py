@@ -1,0 +1,154 @@
+"""The weight prior a config names: fixed, or fitted to a GP once and then reused.
+
+A fitted prior (``gpig``, ``gpih``) is determined by the prior section of the config, the
+model, the seed and the training inputs (the measurement set draws from them). Those
+are hashed; the fit is saved as ``<results>/prior-cache/<hash>.json`` and every later
+run with the same hash loads it instead of fitting again. The run directory gets its
+own copy (``prior.json``), so a run's folder says which prior produced its numbers.
+"""
+
+import hashlib
+import json
+import pathlib
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from experiments import rundir
+from experiments.config import Config, to_dict
+from posterior.data import Dataset
+from posterior.models import Network
+from priors import gp, measurement, wasserstein, weight
+
+__all__ = ["CACHE", "PriorChoice", "fit_hash", "choose_prior"]
+
+CACHE = "prior-cache"
+_FORMAT = 1  # bump when a change to the fitting code makes cached fits stale
+_PLOT_POINTS = 200
+_PLOT_FUNCTIONS = 12
+
+
+class PriorChoice(NamedTuple):
+    """The prior for sampling and, for a fitted one, what its fit produced.
+
+    Attributes:
+        prior: the prior object (``log_prob``; hierarchical ones also ``gibbs``).
+        fit: None for a fixed prior; else the saved record: ``hash``, ``prior`` (as
+            ``weight.prior_to_dict``), ``report`` (``w1_initial``, ``w1_final``,
+            ``iterations``, ``seconds``) and ``trace`` (the W1 estimate per iteration).
+        function_draws: for 1-D inputs, ``{"x", "gp", "initial", "fitted"}`` function
+            values at a grid for the prior-draws plot; else None.
+        cached: whether the fit was loaded rather than computed.
+    """
+
+    prior: Any
+    fit: dict | None
+    function_draws: dict[str, np.ndarray] | None
+    cached: bool
+
+
+def fit_hash(config: Config, dataset: Dataset) -> str:
+    """The hash of everything that determines a fitted prior."""
+    prior = to_dict(config)["prior"]
+    del prior["gibbs_every"]  # used when sampling, not when fitting
+    identity = {"format": _FORMAT, "prior": prior, "model": to_dict(config)["model"], "seed": config.seed,
+                "x_train": hashlib.sha256(np.ascontiguousarray(dataset.x_train, np.float32).tobytes()).hexdigest()}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _parameter_draw(prior: Any, key: jax.Array, template: Any) -> Any:
+    """Network parameters drawn from ``prior`` (a hierarchical draw also returns its precisions)."""
+    draw = prior.sample(key, template)
+    return draw[0] if isinstance(draw, tuple) else draw
+
+
+def _fit(config: Config, dataset: Dataset, network: Network, template: Any, log: Callable[[str], None]) -> dict:
+    """Fit the config's prior family; the record saved in the cache."""
+    settings = config.prior.fit
+    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
+    points = measurement.measurement_from_spec(settings.measurement, x_train=dataset.x_train,
+                                               path="prior.fit.measurement")
+    family = weight.family_from_kind(config.prior.kind)
+    fit_key, evaluation_key, points_key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), 3)
+    log(f"fitting the {config.prior.kind} prior to the GP: {settings.num_iterations} iterations, "
+        f"{settings.critic_steps} {settings.critic_optimizer} critic steps each "
+        f"({'warm' if settings.warm_critic else 're-initialised'} critic)")
+    result = wasserstein.fit(
+        network.apply, family, target, points, key=fit_key, template=template,
+        num_iterations=settings.num_iterations, num_functions=settings.num_functions,
+        critic_steps=settings.critic_steps, warm_critic=settings.warm_critic,
+        critic_optimizer=getattr(optax, settings.critic_optimizer)(settings.critic_learning_rate),
+        prior_optimizer=optax.rmsprop(settings.prior_learning_rate), gradient_penalty=settings.gradient_penalty)
+    # Both W1 values are judged by identical fresh critics on identical points and GP draws.
+    evaluation_points = points.sample(points_key)
+
+    def judged(phi):
+        return wasserstein.estimate_w1(evaluation_key, network.apply, lambda k: family.sample(k, phi, template),
+                                       target, evaluation_points, steps=settings.evaluation_steps,
+                                       gradient_penalty=settings.gradient_penalty)
+
+    report = {"w1_initial": judged(family.init(template)), "w1_final": judged(result.hyperparameters),
+              "iterations": settings.num_iterations, "seconds": result.seconds}
+    log(f"prior fitted in {result.seconds:.1f} s: W1 {report['w1_initial']:.3f} -> {report['w1_final']:.3f} "
+        f"(fresh critics, {settings.evaluation_steps} steps each)")
+    return {"prior": weight.prior_to_dict(result.prior), "report": report,
+            "hyperparameters": family.hyperparameters(result.hyperparameters),
+            "trace": [float(value) for value in result.trace]}
+
+
+def _function_draws(config: Config, dataset: Dataset, network: Network, template: Any, fitted: Any) -> dict:
+    """GP, initial-family and fitted-prior function draws on a grid over the 1-D inputs."""
+    low, high = float(np.min(dataset.x_train)), float(np.max(dataset.x_train))
+    if config.prior.fit.measurement.get("kind") == "grid":
+        low, high = config.prior.fit.measurement["low"], config.prior.fit.measurement["high"]
+    x = np.linspace(low, high, _PLOT_POINTS, dtype=np.float32)[:, None]
+    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
+    family = weight.family_from_kind(config.prior.kind)
+    initial = family.prior(family.init(template))
+    gp_key, initial_key, fitted_key = jax.random.split(jax.random.key(config.seed), 3)
+
+    def draws(prior, key):
+        return wasserstein.function_draws(key, network.apply, lambda k: _parameter_draw(prior, k, template),
+                                          x, _PLOT_FUNCTIONS)
+
+    return {"x": x[:, 0], "gp": np.asarray(gp.sample_functions(gp_key, target, x, _PLOT_FUNCTIONS)),
+            "initial": np.asarray(draws(initial, initial_key)), "fitted": np.asarray(draws(fitted, fitted_key))}
+
+
+def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: pathlib.Path | None,
+                 log: Callable[[str], None] = print) -> PriorChoice:
+    """The prior of ``config``; a GP-matched one is fitted or loaded from ``cache``.
+
+    Args:
+        config: the run's config.
+        dataset: its data (the measurement set and the hash read the training inputs).
+        network: the network the prior is over.
+        cache: the folder of saved fits (None: always fit, save nothing).
+        log: where progress lines go.
+
+    Returns:
+        A :class:`PriorChoice`.
+    """
+    kind = config.prior.kind
+    if kind == "fg":
+        return PriorChoice(weight.FanInGaussian(config.prior.scale, config.prior.bias_scale), None, None, False)
+    if kind == "isotropic":
+        return PriorChoice(weight.IsotropicGaussian(config.prior.scale), None, None, False)
+    template = network.init(jax.random.key(0), dataset.input_dim)
+    if kind == "fh":
+        return PriorChoice(weight.fixed_prior("fh", template), None, None, False)
+    digest = fit_hash(config, dataset)
+    path = None if cache is None else cache / f"{digest}.json"
+    record = None if path is None else rundir.read_json(path)
+    cached = record is not None
+    if cached:
+        log(f"reusing the fitted {kind} prior {path}")
+    else:
+        record = {"hash": digest, **_fit(config, dataset, network, template, log)}
+        if path is not None:
+            rundir.write_json(path, record)
+    prior = weight.prior_from_dict(record["prior"], template)
+    draws = _function_draws(config, dataset, network, template, prior) if dataset.input_dim == 1 else None
+    return PriorChoice(prior, record, draws, cached)

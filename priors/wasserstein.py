@@ -279,7 +279,9 @@ def estimate_w1(
         critic_widths: the critic's hidden widths.
 
     Returns:
-        The estimate (a float; it lower-bounds W1 up to Monte Carlo error).
+        The estimate (a float). The gradient penalty keeps the critic only softly
+        Lipschitz, so this is not a lower bound on W1: use it to compare priors judged
+        the same way, not as an absolute distance.
     """
     critic = Critic(tuple(critic_widths))
     optimizer = optax.adam(learning_rate)

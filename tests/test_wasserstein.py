@@ -5,8 +5,8 @@ to an RBF GP lowers the W1 estimate at least five-fold from the default initial 
 (FG, every scale 1), and the fitted prior's function draws have the GP's marginal
 variance within 20%. The GP is RBF(variance 9, lengthscale 3) on a 50-point grid over
 [-3, 3]: FG functions have variance about 1.6 there, so the initial prior is far off in
-scale, while the shape is one that a single tanh layer can match (at lengthscale 0.6 it
-cannot: the fit then trades variance for roughness and stops near W1 ~ 4 at variance 1).
+scale, while the shape is one that a single tanh layer can match (for RBF(1, 0.6) it
+cannot: a fit stopped at W1 4.2, from 8.4, with 73% of the GP's variance).
 Everything is sized to run in well under a minute on two CPU cores.
 """
 
@@ -33,12 +33,13 @@ FIT_KEY = jax.random.key(1)
 W1_KEY = jax.random.key(100)
 # 300 critic steps instead of the default 2000. While writing this test, for three fits
 # (keys 1, 2, 3) and two estimation keys each: the initial estimate was 18.4 and 18.9,
-# the fitted ones 0.92-1.33, ratios 13.8-20.0; with 1000 steps the ratios of an earlier
-# (variance 4) setting moved by at most 20%, and a GP judged against its own draws gives
-# 0.01-0.15 at 300 steps, so 300 steps separate the cases by an order of magnitude.
+# the fitted ones 0.92-1.33, ratios 13.8-20.0 (20.0 for the key used here). In a trial
+# with an RBF of variance 4, 1000 steps instead of 300 lowered the ratios by at most 20%,
+# and a GP judged against its own draws gives 0.01-0.15 at 300 steps: 300 steps separate
+# the cases by an order of magnitude.
 W1_STEPS = 300
-# The prior's learning rate decays (cosine, to a tenth): the plain constant 0.05 leaves the
-# last iterate noisy, and one in three fits then stopped at a ratio of about 5.
+# The prior's learning rate decays (cosine, to a tenth): a constant 0.05 leaves the last
+# iterate noisy (in the variance-4 trial one fit in three then ended at a ratio near 5).
 PRIOR_OPTIMIZER = optax.rmsprop(optax.cosine_decay_schedule(0.05, ITERATIONS, alpha=0.1))
 
 
@@ -89,8 +90,8 @@ def test_the_fit_returns_a_finite_trace_and_a_layerwise_gaussian(gpig_fit):
     fitted = jax.tree.leaves(gpig_fit.prior.scales)
     expected = [float(jax.nn.softplus(raw)) for raw in jax.tree.leaves(gpig_fit.hyperparameters)]
     np.testing.assert_allclose(fitted, expected, rtol=1e-5)
-    # The warm critic's estimate falls as phi approaches the GP.
-    assert np.mean(gpig_fit.trace[-20:]) < 0.25 * np.mean(gpig_fit.trace[:20])
+    # The warm critic's estimate falls as phi approaches the GP (seen: 9.5 -> 2.0).
+    assert np.mean(gpig_fit.trace[-20:]) < 0.5 * np.mean(gpig_fit.trace[:20])
 
 
 def test_the_fitted_prior_has_the_gps_marginal_variance(gpig_fit):

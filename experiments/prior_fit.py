@@ -51,9 +51,10 @@ class PriorChoice(NamedTuple):
 
 def fit_hash(config: Config, dataset: Dataset) -> str:
     """The hash of everything that determines a fitted prior."""
-    prior = to_dict(config)["prior"]
+    values = to_dict(config)
+    prior = values["prior"]
     del prior["gibbs_every"]  # used when sampling, not when fitting
-    identity = {"format": _FORMAT, "prior": prior, "model": to_dict(config)["model"], "seed": config.seed,
+    identity = {"format": _FORMAT, "prior": prior, "model": values["model"], "seed": config.seed,
                 "x_train": hashlib.sha256(np.ascontiguousarray(dataset.x_train, np.float32).tobytes()).hexdigest()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -64,13 +65,12 @@ def _parameter_draw(prior: Any, key: jax.Array, template: Any) -> Any:
     return draw[0] if isinstance(draw, tuple) else draw
 
 
-def _fit(config: Config, dataset: Dataset, network: Network, template: Any, log: Callable[[str], None]) -> dict:
-    """Fit the config's prior family; the record saved in the cache."""
+def _fit(config: Config, dataset: Dataset, network: Network, template: Any, family: Any, target: Any,
+         log: Callable[[str], None]) -> dict:
+    """Fit ``family`` to the GP ``target``; the record saved in the cache."""
     settings = config.prior.fit
-    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
     points = measurement.measurement_from_spec(settings.measurement, x_train=dataset.x_train,
                                                path="prior.fit.measurement")
-    family = weight.family_from_kind(config.prior.kind)
     fit_key, evaluation_key, points_key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), 3)
     log(f"fitting the {config.prior.kind} prior to the GP: {settings.num_iterations} iterations, "
         f"{settings.critic_steps} {settings.critic_optimizer} critic steps each "
@@ -98,14 +98,13 @@ def _fit(config: Config, dataset: Dataset, network: Network, template: Any, log:
             "trace": [float(value) for value in result.trace]}
 
 
-def _function_draws(config: Config, dataset: Dataset, network: Network, template: Any, fitted: Any) -> dict:
+def _function_draws(config: Config, dataset: Dataset, network: Network, template: Any, family: Any, target: Any,
+                    fitted: Any) -> dict:
     """GP, initial-family and fitted-prior function draws on a grid over the 1-D inputs."""
     low, high = float(np.min(dataset.x_train)), float(np.max(dataset.x_train))
     if config.prior.fit.measurement.get("kind") == "grid":
         low, high = config.prior.fit.measurement["low"], config.prior.fit.measurement["high"]
     x = np.linspace(low, high, _PLOT_POINTS, dtype=np.float32)[:, None]
-    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
-    family = weight.family_from_kind(config.prior.kind)
     initial = family.prior(family.init(template))
     gp_key, initial_key, fitted_key = jax.random.split(jax.random.key(config.seed), 3)
 
@@ -139,6 +138,8 @@ def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: p
     template = network.init(jax.random.key(0), dataset.input_dim)
     if kind == "fh":
         return PriorChoice(weight.fixed_prior("fh", template), None, None, False)
+    family = weight.family_from_kind(kind)
+    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
     digest = fit_hash(config, dataset)
     path = None if cache is None else cache / f"{digest}.json"
     record = None if path is None else rundir.read_json(path)
@@ -146,9 +147,11 @@ def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: p
     if cached:
         log(f"reusing the fitted {kind} prior {path}")
     else:
-        record = {"hash": digest, **_fit(config, dataset, network, template, log)}
+        record = {"hash": digest, **_fit(config, dataset, network, template, family, target, log)}
         if path is not None:
             rundir.write_json(path, record)
     prior = weight.prior_from_dict(record["prior"], template)
-    draws = _function_draws(config, dataset, network, template, prior) if dataset.input_dim == 1 else None
+    draws = None
+    if dataset.input_dim == 1:
+        draws = _function_draws(config, dataset, network, template, family, target, prior)
     return PriorChoice(prior, record, draws, cached)

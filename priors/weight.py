@@ -414,16 +414,10 @@ class GaussianFamily(NamedTuple):
     def sample(self, key: PRNGKey, phi: ArrayTree, template: ArrayTree) -> ArrayTree:
         """One network-parameter draw, reparameterised: ``scale / sqrt(fan_in) * eps``.
 
-        Differentiable in ``phi``; one draw per call (vmap over keys for many).
+        A draw of :class:`LayerwiseGaussian` at the traced scales ``softplus(phi)``, so
+        differentiable in ``phi``; one draw per call (vmap over keys for many).
         """
-        leaves, treedef = jax.tree.flatten(template)
-        keys = jax.random.split(key, len(leaves))
-        draws = []
-        for k, leaf, raw in zip(keys, leaves, treedef.flatten_up_to(phi)):
-            dtype = jnp.result_type(leaf)
-            std = jax.nn.softplus(raw) / math.sqrt(_leaf_fan_in(leaf))
-            draws.append((std * jax.random.normal(k, jnp.shape(leaf), dtype)).astype(dtype))
-        return jax.tree.unflatten(treedef, draws)
+        return LayerwiseGaussian(jax.tree.map(jax.nn.softplus, phi)).sample(key, template)
 
     def prior(self, phi: ArrayTree) -> LayerwiseGaussian:
         """The fitted prior, with a Python float scale per leaf (not traceable)."""
@@ -464,21 +458,13 @@ class GammaFamily(NamedTuple):
     def sample(self, key: PRNGKey, phi: dict[str, ArrayTree], template: ArrayTree) -> ArrayTree:
         """One network-parameter draw, reparameterised through the precision draws.
 
-        Differentiable in ``phi``; one precision per leaf per call (vmap over keys for
-        many function draws). The precision is handled in log space, so a tiny Gamma draw
-        gives large weights rather than infinite ones.
+        The parameters of a :class:`GammaPrecision` draw at the traced shapes and rates
+        ``softplus(phi)``, so differentiable in ``phi``; one precision per leaf per call
+        (vmap over keys for many function draws). The precision is handled in log space,
+        so a tiny Gamma draw gives large weights rather than infinite ones.
         """
-        leaves, treedef = jax.tree.flatten(template)
-        raw_shapes, raw_rates = treedef.flatten_up_to(phi["shape"]), treedef.flatten_up_to(phi["rate"])
-        keys = jax.random.split(key, 2 * len(leaves)).reshape(len(leaves), 2)
-        draws = []
-        for (precision_key, noise_key), leaf, raw_shape, raw_rate in zip(keys, leaves, raw_shapes, raw_rates):
-            shape, rate = jax.nn.softplus(raw_shape), jax.nn.softplus(raw_rate)
-            log_precision = jax.random.loggamma(precision_key, shape, (), jnp.result_type(shape)) - jnp.log(rate)
-            dtype = jnp.result_type(leaf)
-            std = jnp.exp(-0.5 * log_precision) / math.sqrt(_leaf_fan_in(leaf))
-            draws.append((std * jax.random.normal(noise_key, jnp.shape(leaf), dtype)).astype(dtype))
-        return jax.tree.unflatten(treedef, draws)
+        shape, rate = (jax.tree.map(jax.nn.softplus, phi[name]) for name in ("shape", "rate"))
+        return GammaPrecision(shape=shape, rate=rate).sample(key, template)[0]
 
     def prior(self, phi: dict[str, ArrayTree]) -> GammaPrecision:
         """The fitted prior, with Python float shapes and rates per leaf (not traceable)."""

@@ -5,8 +5,18 @@ Each target is a module with ``add_arguments(parser)`` (its options) and ``run(a
 JAX when imported: the CLI configures the CPU devices only after building its parser.
 """
 
+import sys
+import time
+
+_STARTED = time.perf_counter()
+
 # target name -> module implementing it (imported by the CLI).
 TARGETS = {
     "sgmcmc": "experiments.bench.sgmcmc",
     "prior-fit": "experiments.bench.prior_fit",
 }
+
+
+def log(message: str) -> None:
+    """Benchmark progress on stderr, with the seconds since import (reports go to stdout)."""
+    print(f"[{time.perf_counter() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)

@@ -30,8 +30,6 @@ run with ``--full``.
 import argparse
 import json
 import os
-import sys
-import time
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -40,6 +38,7 @@ import numpy as np
 import optax
 
 from experiments.arguments import positive_int
+from experiments.bench import log
 
 # Reference figures (BENCHMARKS.md: public PyTorch code, torch 2.13 CPU, 2 threads).
 REFERENCE = {
@@ -131,12 +130,6 @@ def judge(problem: Problem, phi: Any) -> float:
                                    points, steps=JUDGE_STEPS)
 
 
-_STARTED = time.perf_counter()
-
-
-def log(message: str) -> None:
-    """Progress on stderr, with the seconds since import (the report goes to stdout)."""
-    print(f"[{time.perf_counter() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def per_critic_step(problem: Problem, timed_iterations: int) -> dict:

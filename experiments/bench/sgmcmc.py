@@ -31,7 +31,6 @@ import json
 import math
 import platform
 import statistics
-import sys
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -42,6 +41,7 @@ import numpy as np
 import samplers
 from samplers.minibatch import permutation as shuffle_rows
 from experiments.arguments import available_cores, positive_int, positive_int_list
+from experiments.bench import log
 
 # blackjax is imported where it is used: importing it runs JAX computations, which must
 # wait until the CLI has set the number of CPU devices.
@@ -439,12 +439,6 @@ def measure_compile_growth(sampler: Sampler, data: Batch, ours: Measurement) -> 
 # ================================================================ reporting
 
 
-_STARTED = time.perf_counter()
-
-
-def log(message: str) -> None:
-    """Progress on stderr, with the seconds since import (the report goes to stdout)."""
-    print(f"[{time.perf_counter() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def environment() -> dict:

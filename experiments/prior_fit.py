@@ -84,12 +84,10 @@ def _fit(config: Config, dataset: Dataset, network: Network, template: Any, fami
     # Both W1 values are judged by identical fresh critics on identical points and GP draws.
     evaluation_points = points.sample(points_key)
 
-    def judged(phi):
-        return wasserstein.estimate_w1(evaluation_key, network.apply, lambda k: family.sample(k, phi, template),
-                                       target, evaluation_points, steps=settings.evaluation_steps,
-                                       gradient_penalty=settings.gradient_penalty)
-
-    report = {"w1_initial": judged(family.init(template)), "w1_final": judged(result.hyperparameters),
+    judge = wasserstein.w1_estimator(network.apply, lambda k, phi: family.sample(k, phi, template), target,
+                                     steps=settings.evaluation_steps, gradient_penalty=settings.gradient_penalty)
+    report = {"w1_initial": judge(evaluation_key, family.init(template), evaluation_points),
+              "w1_final": judge(evaluation_key, result.hyperparameters, evaluation_points),
               "iterations": settings.num_iterations, "seconds": result.seconds}
     log(f"prior fitted in {result.seconds:.1f} s: W1 {report['w1_initial']:.3f} -> {report['w1_final']:.3f} "
         f"(fresh critics, {settings.evaluation_steps} steps each)")

@@ -17,7 +17,7 @@ Two critic policies: re-initialised every outer iteration (the reference's choic
 needs hundreds of critic steps to give a usable estimate each time) or warm, carried with
 its optimiser state from one iteration to the next, so that a few steps keep it near the
 optimum as ``phi`` moves. Estimates of W1 used to compare priors come from
-:func:`estimate_w1`, a fresh critic trained on fresh draws for many steps, never from the
+a judge from :func:`w1_estimator`: a fresh critic trained on fresh draws for many steps, never from the
 fitting trace.
 
 References:
@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from priors import gp
 
-__all__ = ["Critic", "FitResult", "fit", "estimate_w1", "function_draws"]
+__all__ = ["Critic", "FitResult", "fit", "w1_estimator", "function_draws"]
 
 ArrayTree = Any
 PRNGKey = jax.Array
@@ -72,7 +72,7 @@ class FitResult(NamedTuple):
         prior: ``family.prior(phi)``, the fitted prior for posterior sampling.
         trace: the critic's W1 estimate at every outer iteration, shape
             ``(num_iterations,)``. With a re-initialised critic it is noisy and can be
-            negative; use :func:`estimate_w1` to compare priors.
+            negative; use :func:`w1_estimator` to compare priors.
         seconds: wall time of the fitting loop, compilation included.
     """
 
@@ -242,12 +242,10 @@ def fit(
     return FitResult(phi, family.prior(phi), trace, time.perf_counter() - start)
 
 
-def estimate_w1(
-    key: PRNGKey,
+def w1_estimator(
     apply_fn: ApplyFn,
-    sample_params: Callable[[PRNGKey], ArrayTree],
+    sample_params: Callable[[PRNGKey, ArrayTree], ArrayTree],
     target: gp.Kernel | gp.Hierarchical,
-    points: jax.Array,
     *,
     num_functions: int = 256,
     steps: int = 2000,
@@ -255,22 +253,22 @@ def estimate_w1(
     learning_rate: float = 1e-3,
     gradient_penalty: float = 10.0,
     critic_widths: Sequence[int] = (200, 200),
-) -> float:
-    """A W1 estimate between a network prior and a GP at fixed ``points``, for comparing priors.
+) -> Callable[[PRNGKey, ArrayTree, jax.Array], float]:
+    """A judge of W1 between a network prior and a GP, for comparing priors.
 
-    A fresh critic is trained for ``steps`` Adam steps, each on fresh draws from both
-    sides (so it cannot overfit a sample), then the dual objective is averaged over
-    ``evaluation_batches`` further fresh batches. Two priors compared with the same
+    ``estimate(key, hyperparameters, points)`` trains a fresh critic for ``steps`` Adam
+    steps, each on fresh draws from both sides (so it cannot overfit a sample), then
+    averages the dual objective over ``evaluation_batches`` further fresh batches. The
+    program is compiled once and reused for every prior of the family, so judging the
+    initial and the fitted prior costs one compilation. Two priors judged with the same
     ``key`` and ``points`` see the same critic initialisation and GP draws.
 
     Args:
-        key: a JAX PRNG key.
         apply_fn: ``apply_fn(params, x) -> (n, outputs)``; the first output is compared.
-        sample_params: ``sample_params(key) -> params``, one draw from the prior judged
-            (e.g. ``prior.sample(k, template)`` or ``lambda k: family.sample(k, phi,
-            template)``).
+        sample_params: ``sample_params(key, hyperparameters) -> params``, one draw from
+            the prior judged (e.g. ``lambda k, phi: family.sample(k, phi, template)``;
+            for a fixed prior, ignore ``hyperparameters`` and pass None for them).
         target: the GP.
-        points: ``(n, d)`` measurement points, held fixed.
         num_functions: functions per side per batch.
         steps: critic training steps.
         evaluation_batches: fresh batches averaged for the estimate.
@@ -279,21 +277,23 @@ def estimate_w1(
         critic_widths: the critic's hidden widths.
 
     Returns:
-        The estimate (a float). The gradient penalty keeps the critic only softly
-        Lipschitz, so this is not a lower bound on W1: use it to compare priors judged
-        the same way, not as an absolute distance.
+        ``estimate(key, hyperparameters, points) -> float`` with ``points`` the ``(n, d)``
+        measurement points, held fixed. The gradient penalty keeps the critic only softly
+        Lipschitz, so the estimate is not a lower bound on W1: use it to compare priors
+        judged the same way, not as an absolute distance.
     """
     critic = Critic(tuple(critic_widths))
     optimizer = optax.adam(learning_rate)
     train_critic = _critic_steps(critic, optimizer, gradient_penalty, steps)
 
-    def draw(key):
-        network_key, gp_key = jax.random.split(key)
-        return (function_draws(network_key, apply_fn, sample_params, points, num_functions),
-                gp.sample_functions(gp_key, target, points, num_functions))
-
     @jax.jit
-    def run(key):
+    def run(key, hyperparameters, points):
+        def draw(key):
+            network_key, gp_key = jax.random.split(key)
+            return (function_draws(network_key, apply_fn, lambda k: sample_params(k, hyperparameters), points,
+                                   num_functions),
+                    gp.sample_functions(gp_key, target, points, num_functions))
+
         init_key, train_key, evaluation_key = jax.random.split(key, 3)
         params = critic.init(init_key, jnp.zeros((points.shape[0],)))
         params, _, _ = train_critic(train_key, params, optimizer.init(params), draw)
@@ -304,7 +304,10 @@ def estimate_w1(
 
         return jnp.mean(jax.lax.map(estimate, jax.random.split(evaluation_key, evaluation_batches)))
 
-    value = float(run(key))
-    if not math.isfinite(value):
-        raise FloatingPointError("the W1 estimate is not finite; the critic diverged (lower learning_rate)")
-    return value
+    def estimate(key: PRNGKey, hyperparameters: ArrayTree, points: jax.Array) -> float:
+        value = float(run(key, hyperparameters, points))
+        if not math.isfinite(value):
+            raise FloatingPointError("the W1 estimate is not finite; the critic diverged (lower learning_rate)")
+        return value
+
+    return estimate

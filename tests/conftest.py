@@ -15,7 +15,13 @@ import numpy as np
 # tests start would run out of it; inherited by them because it is set before JAX starts.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
+import jax
 import pytest
+
+# The CLI keeps compiled programs in its results folder; tests that call its handlers in
+# this process must not write one into a temporary folder for every later test to use.
+# (Subprocesses still use theirs: the setting is not inherited.)
+jax.config.update("jax_enable_compilation_cache", False)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

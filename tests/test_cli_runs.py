@@ -51,6 +51,7 @@ def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config
     assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png", "diagnostics.png"}
     assert "test_rmse=" in (directory / "log.txt").read_text() and "test_rmse=" in done.stdout
     assert not [path for path in directory.parent.iterdir() if path.name.startswith(".")]  # no staging left
+    assert any((results / runs.COMPILATION_CACHE).iterdir())  # later runs of these shapes skip compiling
 
     again = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3", env=uci_env, timeout=180)
     assert again.returncode == 0 and "skipped" in again.stdout

@@ -110,7 +110,7 @@ def test_changing_the_fit_settings_refits(gpig_results, monkeypatch):
 
     # The fit itself runs; its two judging W1 estimates (checked for the first gpig run) are
     # stubbed, as they would cost more than the fit.
-    monkeypatch.setattr(wasserstein, "estimate_w1", lambda *args, **kwargs: 1.0)
+    monkeypatch.setattr(wasserstein, "w1_estimator", lambda *args, **kwargs: lambda *judged: 1.0)
     config = configs.load(toy_config("gpig"), [*TINY, "prior.fit.num_iterations=6"])
     network = models.mlp(width=16, depth=1, output_dim=1, activation=config.model.activation)
     choice = prior_fit.choose_prior(config, dataset, network, cache=gpig_results / prior_fit.CACHE, log=lambda _: None)

@@ -43,14 +43,17 @@ W1_STEPS = 300
 PRIOR_OPTIMIZER = optax.rmsprop(optax.cosine_decay_schedule(0.05, ITERATIONS, alpha=0.1))
 
 
-def gaussian_draws(phi):
+def gaussian_draws(key, phi):
     """Network parameters drawn from the GPiG family at ``phi``."""
-    return lambda key: weight.GaussianFamily().sample(key, phi, TEMPLATE)
+    return weight.GaussianFamily().sample(key, phi, TEMPLATE)
+
+
+JUDGE = wasserstein.w1_estimator(NETWORK.apply, gaussian_draws, TARGET, steps=W1_STEPS)
 
 
 def w1(phi) -> float:
     """The W1 estimate between the GPiG prior at ``phi`` and the GP, with the shared key and points."""
-    return wasserstein.estimate_w1(W1_KEY, NETWORK.apply, gaussian_draws(phi), TARGET, POINTS, steps=W1_STEPS)
+    return JUDGE(W1_KEY, phi, POINTS)
 
 
 def fit_gpig(prior_optimizer, num_iterations: int = ITERATIONS) -> wasserstein.FitResult:
@@ -104,7 +107,8 @@ def test_the_fitted_prior_has_the_gps_marginal_variance(gpig_fit):
     # kernel's diagonal). So 20% is nine or more standard errors: a failure is the fit's,
     # not the sampling's. Seen while writing this: 0.97 and 1.03 times the GP's variance.
     def mean_variance(phi):
-        draws = wasserstein.function_draws(jax.random.key(7), NETWORK.apply, gaussian_draws(phi), POINTS, 4000)
+        draws = wasserstein.function_draws(jax.random.key(7), NETWORK.apply, lambda k: gaussian_draws(k, phi),
+                                           POINTS, 4000)
         assert draws.shape == (4000, POINTS.shape[0])
         return float(jnp.mean(jnp.var(draws, axis=0)))
 

@@ -21,7 +21,7 @@ own 124 s for it are from BENCHMARKS.md). Our default fit (warm critic, few crit
 steps) then runs for increasing numbers of iterations, each from scratch with its
 compilation counted; every prior, the reference-way one included, is judged by one
 fresh critic trained to convergence on fresh draws at the same points
-(:func:`priors.wasserstein.estimate_w1`, same key). The first of our runs judged at
+(:func:`priors.wasserstein.w1_estimator`, same key). The first of our runs judged at
 least as good gives our wall time. The 1-D toy's reference run takes 800 iterations of
 1000 critic steps (two hours in the reference, most of an hour here), so it is only
 run with ``--full``.
@@ -120,16 +120,16 @@ def fit(problem: Problem, *, iterations: int, critic_steps: int, warm: bool, chu
                            chunk_size=min(chunk_size, iterations), progress=False)
 
 
-def judge(problem: Problem, phi: Any) -> float:
-    """W1 of the prior ``phi`` against the GP by a fresh critic; the same key and points for all."""
+def judge(problem: Problem) -> Callable[[Any], float]:
+    """``judged(phi)``: W1 of the prior ``phi`` against the GP by a fresh critic, the same
+    key and points for all (one compiled judge for every prior of the setting)."""
     from priors import wasserstein
 
     points = problem.measurement.sample(jax.random.key(5))
-    return wasserstein.estimate_w1(jax.random.key(7), problem.apply_fn,
-                                   lambda k: problem.family.sample(k, phi, problem.template), problem.target,
-                                   points, steps=JUDGE_STEPS)
-
-
+    estimate = wasserstein.w1_estimator(problem.apply_fn,
+                                        lambda k, phi: problem.family.sample(k, phi, problem.template),
+                                        problem.target, steps=JUDGE_STEPS)
+    return lambda phi: estimate(jax.random.key(7), phi, points)
 
 
 def per_critic_step(problem: Problem, timed_iterations: int) -> dict:
@@ -149,13 +149,14 @@ def time_to_quality(problem: Problem) -> dict:
     log(f"  {problem.name}: the reference's way, {reference['iterations']} x {reference['critic_steps']} critic steps")
     reference_fit = fit(problem, iterations=reference["iterations"], critic_steps=reference["critic_steps"],
                         warm=False)
-    reference_w1 = judge(problem, reference_fit.hyperparameters)
-    initial_w1 = judge(problem, problem.family.init(problem.template))
+    judged = judge(problem)
+    reference_w1 = judged(reference_fit.hyperparameters)
+    initial_w1 = judged(problem.family.init(problem.template))
     reference_seconds = reference["seconds_per_iteration"] * reference["iterations"]
     runs = []
     for iterations in OUR_ITERATION_COUNTS:
         ours = fit(problem, iterations=iterations, critic_steps=OUR_CRITIC_STEPS, warm=True)
-        runs.append({"iterations": iterations, "seconds": ours.seconds, "w1": judge(problem, ours.hyperparameters)})
+        runs.append({"iterations": iterations, "seconds": ours.seconds, "w1": judged(ours.hyperparameters)})
         log(f"  ours, {iterations} iterations: {ours.seconds:.1f} s, W1 {runs[-1]['w1']:.3f} "
             f"(reference way {reference_w1:.3f})")
         if runs[-1]["w1"] <= reference_w1:

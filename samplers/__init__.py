@@ -8,6 +8,7 @@ from samplers.base import SamplingAlgorithm, SGMCMCInfo
 from samplers.gibbs import with_gibbs
 from samplers.mesh import make_mesh, use_cpu_cores
 from samplers.run import SampleResult, sample
+from samplers.sa_sgld import sa_sgld
 from samplers.sghmc import sghmc
 from samplers.sgld import sgld
 
@@ -16,6 +17,7 @@ __all__ = [
     "SamplingAlgorithm",
     "SGMCMCInfo",
     "make_mesh",
+    "sa_sgld",
     "sample",
     "schedules",
     "sghmc",

@@ -14,6 +14,7 @@ on the mesh, the chunking or how a run was split into calls.
 """
 
 import functools
+import inspect
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -103,6 +104,14 @@ def _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size
     return data_size
 
 
+def _parameters(function: Callable) -> tuple[str, ...]:
+    """The parameter names of ``function`` (none when Python cannot tell, e.g. a builtin)."""
+    try:
+        return tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
 def _scalar_info(info: Any) -> dict[str, jax.Array]:
     """The per-chain scalar fields of a (vmapped) info NamedTuple."""
     fields = info._asdict() if hasattr(info, "_asdict") else {}
@@ -131,7 +140,7 @@ class _Stepper(NamedTuple):
         """Each chain's order of the rows for ``epoch``: ``(chains, data_size)``."""
         return jax.vmap(lambda k: minibatch.permutation(jax.random.fold_in(k, epoch), self.data_size))(batch_keys)
 
-    def initial_carry(self, chain_keys: jax.Array, init_params) -> _Carry:
+    def initial_carry(self, chain_keys: jax.Array, data, *, init_params) -> _Carry:
         """Keys, starting states and first permutations of the device's chains."""
         init_keys, step_keys, batch_keys = jax.vmap(lambda k: jax.random.split(k, 3))(chain_keys).swapaxes(0, 1)
         if callable(init_params):
@@ -139,8 +148,18 @@ class _Stepper(NamedTuple):
         else:
             positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
         permutations = None if self.batch_size is None else self.permutations(batch_keys, 0)
-        return _Carry(jax.vmap(self.alg.init)(positions), step_keys, batch_keys, permutations,
+        return _Carry(self.initial_states(positions, permutations, data), step_keys, batch_keys, permutations,
                       jnp.zeros((), jnp.int32))
+
+    def initial_states(self, positions, permutations, data):
+        """``alg.init`` of every chain; an ``init`` with a ``batch`` parameter (a state that
+        holds a gradient) gets the chain's first minibatch, the one its first step uses."""
+        if data is None or "batch" not in _parameters(self.alg.init):
+            return jax.vmap(self.alg.init)(positions)
+        if self.batch_size is None:
+            return jax.vmap(self.alg.init, (0, None))(positions, data)
+        rows = permutations[:, :self.batch_size]
+        return jax.vmap(self.alg.init)(positions, jax.tree.map(lambda x: x[rows], data))
 
     def refresh_permutations(self, carry: _Carry) -> _Carry:
         """At the first step of an epoch (after the first), draw every chain's next permutation."""
@@ -274,6 +293,8 @@ def sample(
     Args:
         alg: the sampler; ``alg.step(key, state, batch)`` (or ``alg.step(key, state)``
             when ``data`` is None, which is how blackjax MCMC kernels are called).
+            ``alg.init(position)``, or ``alg.init(position, batch)`` with the chain's
+            first batch when ``init`` has a parameter named ``batch``.
         key: the one key everything random derives from.
         init_params: a parameter pytree every chain starts from, or a function
             ``key -> params`` called with a distinct key for each chain.
@@ -317,8 +338,8 @@ def sample(
 
     chain_keys = jax.device_put(jax.random.split(key, num_chains), chain_sharding(mesh))
     data = None if data is None else jax.device_put(data, replicated(mesh))
-    carry = programs.run("initialise", lambda keys, _: stepper.initial_carry(keys, init_params), (chain_keys, data),
-                         (_CHAINS, _WHOLE), _CARRY_SPECS, donate_first=False)
+    carry = programs.run("initialise", functools.partial(stepper.initial_carry, init_params=init_params),
+                         (chain_keys, data), (_CHAINS, _WHOLE), _CARRY_SPECS, donate_first=False)
     online = None
     if on_sample is not None:
         one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry.states.position)

@@ -100,6 +100,29 @@ def test_minibatches_cover_each_epoch_without_replacement():
     assert not np.array_equal(first_epoch, second_epoch), "each epoch draws a new permutation"
 
 
+class FirstBatchState(NamedTuple):
+    position: jax.Array
+    init_rows: jax.Array
+    step: jax.Array
+
+
+def test_an_init_taking_a_batch_gets_the_rows_of_the_first_step():
+    """A state that holds a gradient (SA-SGLD) needs data at init: the first minibatch."""
+    def init(position, batch=None):
+        return FirstBatchState(position, batch, jnp.zeros((), jnp.int32))
+
+    def step(key, state, batch):
+        return state._replace(step=state.step + 1), BatchInfo(batch[0], batch.sum())
+
+    result = samplers.sample(samplers.SamplingAlgorithm(init, step), jax.random.key(4), jnp.zeros(2), jnp.arange(12),
+                             num_chains=3, num_steps=1, batch_size=4, progress=False)
+    init_rows = np.asarray(result.state.init_rows)
+    assert init_rows.shape == (3, 4)
+    np.testing.assert_array_equal(init_rows[:, 0], result.info["first_row"][:, 0])
+    np.testing.assert_array_equal(init_rows.sum(axis=1), result.info["row_sum"][:, 0])
+    assert len({tuple(rows) for rows in init_rows}) == 3, "each chain its own first batch"
+
+
 def test_on_sample_accumulates_without_keeping_draws():
     alg = samplers.sgld(gaussian_logdensity, 0.05)
     kwargs = dict(num_chains=3, num_steps=400, burn_in=100, thin=3, progress=False)
@@ -195,6 +218,7 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
     for name, alg in [
         ("sgld", samplers.sgld(regression_logdensity(200, 20), 1e-4)),
         ("sghmc", samplers.sghmc(regression_logdensity(200, 20), 1e-2, friction=0.1, scale_adaptation_steps=50)),
+        ("sa_sgld", samplers.sa_sgld(regression_logdensity(200, 20), 1e-4, omega=1e6)),
     ]:
         result = samplers.sample(alg, jax.random.key(0), lambda k: jax.random.normal(k, (3,)), (x, y),
                                  num_chains=8, num_steps=300, burn_in=100, thin=10, batch_size=20, progress=False)
@@ -217,7 +241,7 @@ def run_on_devices(count):
 def test_eight_devices_give_the_same_draws_as_one():
     one, eight = run_on_devices(1), run_on_devices(8)
     assert (one["devices"], eight["devices"]) == (1, 8)
-    for name in ("sgld", "sghmc"):
+    for name in ("sgld", "sghmc", "sa_sgld"):
         np.testing.assert_allclose(eight["draws"][name], one["draws"][name], rtol=1e-5, atol=1e-6)
 
 

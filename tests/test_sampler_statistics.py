@@ -105,20 +105,23 @@ class MomentEstimate:
     num_draws: int
 
 
-def estimate_moments(draws: np.ndarray) -> MomentEstimate:
+def estimate_moments(draws: np.ndarray, weights: np.ndarray | None = None) -> MomentEstimate:
     """Mean, covariance and their Monte Carlo errors from independent chains.
 
-    ``draws`` is (chains, draws, d). All arithmetic is float64: accumulating tens of
-    thousands of float32 products (numpy's einsum does) is off by ~3%, which is as large
-    as the effects measured here.
+    ``draws`` is (chains, draws, d); ``weights`` (chains, draws) weigh the draws within
+    each chain (time-rescaled samplers), and chains count equally. All arithmetic is
+    float64: accumulating tens of thousands of float32 products (numpy's einsum does) is
+    off by ~3%, which is as large as the effects measured here.
     """
     draws = np.asarray(draws, np.float64)
     num_chains, num_draws, _ = draws.shape
-    chain_means = draws.mean(axis=1)
+    weights = np.ones(draws.shape[:2]) if weights is None else np.asarray(weights, np.float64)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    chain_means = np.einsum("cn,cni->ci", weights, draws)
     mean = chain_means.mean(axis=0)
     mean_se = chain_means.std(axis=0, ddof=1) / np.sqrt(num_chains)
     centred = draws - mean
-    chain_covs = np.einsum("cni,cnj->cij", centred, centred) / num_draws
+    chain_covs = np.einsum("cn,cni,cnj->cij", weights, centred, centred)
     cov = chain_covs.mean(axis=0)  # the pooled covariance is the average of the per-chain ones
     inv = np.linalg.inv(np.linalg.cholesky(cov))
     whitened = np.einsum("ij,cjk,lk->cil", inv, chain_covs, inv)
@@ -136,8 +139,9 @@ def assert_moments(
     cov_tolerance: float = COV_TOLERANCE,
     max_cov_mc_error: float = MAX_COV_MC_ERROR,
     max_mean_mc_error: float = MAX_MEAN_MC_ERROR,
+    weights: np.ndarray | None = None,
 ) -> MomentEstimate:
-    """Assert that ``draws`` (chains, draws, d) have the given mean and covariance.
+    """Assert that ``draws`` (chains, draws, d), weighted by ``weights``, have the given mean and covariance.
 
     Mean: every coordinate within ``mean_tolerance_se`` Monte Carlo standard errors.
     Covariance: :func:`targets.whitened_error` <= ``cov_tolerance``.
@@ -150,7 +154,7 @@ def assert_moments(
             sampler with a wrong scale is judged, not excused.
         AssertionError: naming what is off, by how much, against which tolerance.
     """
-    est = estimate_moments(draws)
+    est = estimate_moments(draws, weights)
     mean, cov = np.asarray(mean, np.float64), np.asarray(cov, np.float64)
     sd_hat = np.sqrt(np.diag(est.cov))
     mean_mc_error = float(np.max(est.mean_se / sd_hat))

@@ -109,19 +109,33 @@ class PriorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClockConfig:
+    """SA-SGLD's time rescaling (ALGORITHMS.md's names: alpha, s, Omega, m, M, r)."""
+
+    alpha: float = 1.0
+    power: float = 2.0
+    omega: float = 1.0
+    smallest: float = 0.1
+    largest: float = 10.0
+    exponent: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
 class SamplerConfig:
     """The SG-MCMC kernel and its hyperparameters (see ALGORITHMS.md).
 
     ``scale_adaptation`` (SGHMC) adapts the preconditioner during burn-in and then
-    freezes it. ``max_grad_norm`` clips the stochastic gradient's global norm.
+    freezes it. ``max_grad_norm`` clips the stochastic gradient's global norm. ``clock``
+    is read by SA-SGLD only.
     """
 
-    name: Literal["sgld", "sghmc"] = "sghmc"
+    name: Literal["sgld", "sghmc", "sa_sgld"] = "sghmc"
     step_size: float = 0.01
     friction: float = 0.01
     temperature: float = 1.0
     scale_adaptation: bool = True
     max_grad_norm: float | None = None
+    clock: ClockConfig = ClockConfig()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ then it feeds the kept draws through ``posterior.predictive`` chain by chain and
 the run directory.
 """
 
+import dataclasses
 import pathlib
 import platform
 import time
@@ -49,15 +50,22 @@ def build_likelihood(config: Config, dataset: Dataset):
 
 
 def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> samplers.SamplingAlgorithm:
-    """SGLD or SGHMC with the config's hyperparameters.
+    """SGLD, SGHMC or SA-SGLD with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
     every ``prior.gibbs_every`` steps.
     """
     settings = config.sampler
+    if settings.name == "sa_sgld" and density.is_hierarchical(prior):
+        # Its state carries the gradient at the position; a Gibbs move would leave it stale.
+        raise ValueError(f"sampler.name=sa_sgld cannot sample the hierarchical prior.kind={config.prior.kind} "
+                         f"(its Gibbs updates would leave SA-SGLD's stored gradient stale); use sgld or sghmc")
     if settings.name == "sgld":
         alg = samplers.sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
                             max_grad_norm=settings.max_grad_norm)
+    elif settings.name == "sa_sgld":
+        alg = samplers.sa_sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
+                               max_grad_norm=settings.max_grad_norm, **dataclasses.asdict(settings.clock))
     else:
         alg = samplers.sghmc(logdensity_fn, settings.step_size, friction=settings.friction,
                              temperature=settings.temperature, max_grad_norm=settings.max_grad_norm,

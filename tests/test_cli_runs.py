@@ -118,3 +118,19 @@ def test_a_likelihood_that_does_not_fit_the_task_is_refused(tmp_path):
     config = configs.from_dict({**TINY, "data": {"name": "digits"}})
     with pytest.raises(ValueError, match="likelihood.name='gaussian' does not fit digits"):
         runs.execute(config, results=tmp_path, force=False)
+
+
+def test_sa_sgld_runs_from_a_config_with_its_clock(tmp_path):
+    config = configs.from_dict({
+        **TINY, "data": {"name": "toy1d"},
+        "sampler": {"name": "sa_sgld", "step_size": 1e-3, "clock": {"alpha": 50.0, "omega": 1e4}}})
+    directory, metrics = runs.execute(config, results=tmp_path, force=False)
+    assert metrics["status"] == "ok" and np.isfinite(metrics["test_ll"])
+    assert configs.load(directory / "config.yaml").sampler.clock.omega == 1e4
+
+
+def test_sa_sgld_refuses_a_hierarchical_prior(tmp_path):
+    config = configs.from_dict({**TINY, "data": {"name": "toy1d"}, "prior": {"kind": "fh"},
+                                "sampler": {"name": "sa_sgld", "step_size": 1e-3}})
+    with pytest.raises(ValueError, match="sa_sgld cannot sample the hierarchical prior.kind=fh"):
+        runs.execute(config, results=tmp_path, force=False)

@@ -47,7 +47,7 @@ def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
     ({**MINIMAL, "extra": 1}, [], "unknown config key 'extra'"),
     ({**MINIMAL, "seed": "zero"}, [], "config key 'seed' must be an integer, got 'zero'"),
     ({**MINIMAL, "sampler": {"scale_adaptation": "yes please"}}, [], "'sampler.scale_adaptation' must be true or false"),
-    ({**MINIMAL, "sampler": {"name": "nuts"}}, [], r"'sampler.name' must be one of 'sgld', 'sghmc', got 'nuts'"),
+    ({**MINIMAL, "sampler": {"name": "nuts"}}, [], r"'sampler.name' must be one of 'sgld', 'sghmc', 'sa_sgld', got 'nuts'"),
     ({**MINIMAL, "model": 3}, [], "'model' must be a mapping"),
     ({"data": {"name": "diabetes"}}, [], "config key 'name' is required"),
     ({"name": "x", "data": {"split": 1}}, [], "config key 'data.name' is required"),

@@ -1,5 +1,6 @@
 """The pictures of a run: predictive bands (1-D inputs), log-posterior trace, R-hat/ESS,
-and for a fitted prior its Wasserstein trace and function draws.
+and for a fitted prior its Wasserstein trace and function draws; and the toy benchmark's
+sweep of samplers over step sizes.
 
 Each function draws one figure from arrays and saves it to the path it is given
 (matplotlib's non-interactive backend, so it works without a display).
@@ -80,4 +81,40 @@ def prior_functions(path: pathlib.Path, *, x, gp, initial, fitted, title: str) -
         axes.set(title=label, xlabel="input (standardised)")
     panels[0].set_ylabel("f(x)")
     figure.suptitle(title)
+    _save(figure, path)
+
+
+def toy_sweep(path, *, panels: list[dict]) -> None:
+    """For each 2-D target a row: SGLD's and SA-SGLD's draws at their best step sizes over
+    the log-density contours (SA-SGLD's draws sized by weight), and MMD against step size.
+
+    Each panel is ``{"name", "x", "y", "logdensity" (len(y), len(x)), "best": {sampler:
+    (step_size, draws (n, 2), weights (n,)) or None}, "sweep": {sampler: (step_sizes,
+    mmd with NaN where it diverged)}}``.
+    """
+    figure, axes = plt.subplots(len(panels), 3, figsize=(13, 3.8 * len(panels)), squeeze=False)
+    for row, panel in zip(axes, panels):
+        levels = np.max(panel["logdensity"]) - np.array([12.0, 8.0, 5.0, 3.0, 2.0, 1.0, 0.5])
+        for axes_, sampler in zip(row[:2], ("sgld", "sa_sgld")):
+            axes_.contour(panel["x"], panel["y"], panel["logdensity"], levels=levels, colors="0.5", linewidths=0.7)
+            best = panel["best"][sampler]
+            if best is None:
+                axes_.set_title(f"{panel['name']}: {sampler} diverged at every step size")
+                continue
+            step_size, draws, weights = best
+            sizes = 4.0 * weights / np.mean(weights)
+            axes_.scatter(draws[:, 0], draws[:, 1], s=sizes, alpha=0.3, color="C0" if sampler == "sgld" else "C1",
+                          linewidths=0)
+            axes_.set(title=f"{panel['name']}: {sampler} at its best step {step_size:.3g}",
+                      xlim=(panel["x"][0], panel["x"][-1]), ylim=(panel["y"][0], panel["y"][-1]))
+        for sampler, color in (("sgld", "C0"), ("sa_sgld", "C1")):
+            step_sizes, mmd = panel["sweep"][sampler]
+            row[2].plot(step_sizes, mmd, "o-", color=color, label=sampler)
+            diverged = np.isnan(mmd)
+            if diverged.any():
+                row[2].plot(step_sizes[diverged], np.full(diverged.sum(), np.nanmax(mmd) if (~diverged).any() else 1.0),
+                            "x", color=color, markersize=9)
+        row[2].set(xscale="log", yscale="log", xlabel="step size (SA-SGLD: base step)", ylabel="MMD to exact draws",
+                   title=f"{panel['name']}: x = diverged")
+        row[2].legend(fontsize=8)
     _save(figure, path)

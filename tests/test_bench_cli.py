@@ -38,3 +38,25 @@ def test_bench_sgmcmc_bad_argument_is_one_line_and_exit_2():
     assert completed.stdout == ""
     assert len(completed.stderr.strip().splitlines()) == 1
     assert "--chains" in completed.stderr
+
+
+def test_bench_toys_quick_writes_table_figure_and_numbers(tmp_path):
+    figure, output = tmp_path / "toys.png", tmp_path / "toys.json"
+    completed = run_posterior("bench", "toys", "--quick", "--targets", "star", "--figure", str(figure),
+                              "--output", str(output), timeout=300)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "| target | sampler | step size | MMD | sliced W2 | mean error | cov error |" in completed.stdout
+    assert "| star | SGLD best MMD" not in completed.stdout and "| star |" in completed.stdout
+    assert figure.stat().st_size > 20_000
+    rows = json.loads(output.read_text())["results"]["star"]
+    assert [len(rows[sampler]) for sampler in ("sgld", "sa_sgld")] == [3, 3]
+    judged = [row for sampler in rows.values() for row in sampler if not row["diverged"]]
+    assert judged and all(row["mmd"] >= 0 and row["sliced_w2"] >= 0 for row in judged)
+
+
+def test_bench_toys_unknown_target_is_one_line_and_exit_2():
+    completed = run_posterior("bench", "toys", "--targets", "banana", timeout=60)
+
+    assert completed.returncode == 2 and len(completed.stderr.strip().splitlines()) == 1
+    assert "--targets" in completed.stderr

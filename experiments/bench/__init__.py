@@ -1,4 +1,4 @@
-"""Speed benchmarks behind ``posterior bench TARGET``.
+"""Benchmarks (speed, and sampler accuracy on toys) behind ``posterior bench TARGET``.
 
 Each target is a module with ``add_arguments(parser)`` (its options) and ``run(args)``
 (the benchmark; returns an exit status). Target modules must not compute anything with
@@ -14,6 +14,7 @@ _STARTED = time.perf_counter()
 TARGETS = {
     "sgmcmc": "experiments.bench.sgmcmc",
     "prior-fit": "experiments.bench.prior_fit",
+    "toys": "experiments.bench.toys",
 }
 
 

@@ -1,0 +1,182 @@
+"""SGLD against SA-SGLD on 2-D targets with exact answers, at equal gradient budgets.
+
+For each target (``posterior.toy_targets``: star, funnel, two-mode mixture) and each base
+step size of a log-spaced grid, both samplers run the same chains for the same number of
+steps (one gradient per step for both), started from exact draws of the target so that
+what is measured is the accuracy of the stationary chain, not the burn-in. The draws
+(time-weighted for SA-SGLD) are compared with fresh exact draws: MMD (RBF kernel, the
+median heuristic on the truth), sliced 2-Wasserstein and the errors of mean and
+covariance. A chain whose position leaves a box of 1e4 or becomes non-finite counts as
+diverged, and so does the run. The table shows the whole sweep; the figure shows each
+sampler's draws at its best step size over the target's density, and MMD against the
+step size.
+"""
+
+import argparse
+import json
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.arguments import positive_int
+from experiments.bench import log
+
+STEP_SIZES = {
+    "star": np.geomspace(1e-4, 3e-2, 8),
+    "funnel": np.geomspace(1e-3, 0.3, 8),
+    "mixture": np.geomspace(1e-3, 0.3, 8),
+}
+DIVERGED_BEYOND = 1e4
+JUDGED_DRAWS = 4096  # MMD and sliced W2 on this many draws (evenly thinned) and exact ones
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``posterior bench toys``."""
+    parser.add_argument("--targets", default="star,funnel,mixture", metavar="T1,T2",
+                        help="which targets (default %(default)s)")
+    parser.add_argument("--chains", type=positive_int, default=64, help="chains per run (default %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=20_000,
+                        help="steps (= gradient evaluations) per chain (default %(default)s)")
+    parser.add_argument("--figure", default="bench-toys.png", metavar="PATH",
+                        help="where the figure goes (default %(default)s)")
+    parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
+    parser.add_argument("--quick", action="store_true", help="smoke setting: 8 chains, 2,000 steps, 3 step sizes")
+
+
+def _run_one(target: Any, sampler: str, step_size: float, *, chains: int, steps: int, starts: np.ndarray,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draws ``(chains, draws, 2)`` and weights of one sampler at one step size; each chain
+    starts at a random one of ``starts`` (exact draws, many more than chains)."""
+    import samplers
+
+    if sampler == "sgld":
+        algorithm = samplers.sgld(target.logdensity, float(step_size))
+    else:
+        algorithm = samplers.sa_sgld(target.logdensity, float(step_size))
+    burn_in = steps // 10
+    thin = max(1, (steps - burn_in) * chains // (4 * JUDGED_DRAWS))
+    starts = jnp.asarray(starts, jnp.float32)
+
+    def start(key):
+        return starts[jax.random.randint(key, (), 0, len(starts))]
+
+    result = samplers.sample(algorithm, jax.random.key(seed), start, None,
+                             num_chains=chains, num_steps=steps, burn_in=burn_in, thin=thin, progress=False)
+    return np.asarray(result.samples, np.float64), np.asarray(result.weights, np.float64)
+
+
+def _judge(target: Any, draws: np.ndarray, weights: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    """Distances of weighted draws to the exact reference draws and moments."""
+    from posterior import distances
+
+    if not np.all(np.isfinite(draws)) or np.max(np.abs(draws)) > DIVERGED_BEYOND:
+        return {"diverged": True}
+    flat, flat_weights = draws.reshape(-1, 2), weights.reshape(-1)
+    keep = np.linspace(0, len(flat) - 1, min(JUDGED_DRAWS, len(flat))).astype(int)
+    judged = {"diverged": False,
+              "mmd": distances.mmd(flat[keep], reference, weights=flat_weights[keep]),
+              "sliced_w2": distances.sliced_wasserstein(flat[keep], reference, weights=flat_weights[keep])}
+    judged.update(distances.moment_errors(flat, target.mean, target.cov, weights=flat_weights))
+    return judged
+
+
+PLOT_BOX = {"star": (-1.5, 1.5), "funnel": (-6.0, 6.0), "mixture": (-9.0, 9.0)}
+PLOT_DRAWS = 2000
+
+
+def _panel(name: str, target: Any, rows: dict[str, list], best: dict) -> dict:
+    """What :func:`experiments.plots.toy_sweep` draws for one target."""
+    low, high = PLOT_BOX[name]
+    x = np.linspace(low, high, 200)
+    y = np.linspace(low, high, 200) if name == "star" else np.linspace(-4.0, 4.0, 200)
+    grid = jnp.asarray(np.stack(np.meshgrid(x, y), axis=-1).reshape(-1, 2), jnp.float32)
+    logdensity = np.asarray(jax.vmap(target.logdensity)(grid)).reshape(len(y), len(x))
+    panel_best = {}
+    for sampler in ("sgld", "sa_sgld"):
+        row = best[(name, sampler)]
+        if row is None:
+            panel_best[sampler] = None
+            continue
+        draws, weights = row["draws"].reshape(-1, 2), row["weights"].reshape(-1)
+        keep = np.linspace(0, len(draws) - 1, min(PLOT_DRAWS, len(draws))).astype(int)
+        panel_best[sampler] = (row["step_size"], draws[keep], weights[keep])
+    sweep = {sampler: (np.array([row["step_size"] for row in rows[sampler]]),
+                       np.array([np.nan if row["diverged"] else row["mmd"] for row in rows[sampler]]))
+             for sampler in ("sgld", "sa_sgld")}
+    return {"name": name, "x": x, "y": y, "logdensity": logdensity, "best": panel_best, "sweep": sweep}
+
+
+def run(args: argparse.Namespace) -> int:
+    """``posterior bench toys``: the sweep, its table (stdout), figure and optional JSON."""
+    from posterior import toy_targets
+
+    names = [name.strip() for name in args.targets.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(STEP_SIZES))
+    if unknown or not names:
+        raise ValueError(f"--targets takes {', '.join(STEP_SIZES)}, got {args.targets!r}")
+    chains, steps = (8, 2_000) if args.quick else (args.chains, args.steps)
+    results: dict[str, dict[str, list]] = {}
+    targets, best, lines = {}, {}, []
+    for name in names:
+        target = toy_targets.TARGETS[name]()
+        targets[name] = target
+        rng = np.random.default_rng(0)
+        reference = target.sample(rng, JUDGED_DRAWS)
+        grid = STEP_SIZES[name][::3] if args.quick else STEP_SIZES[name]
+        results[name] = {}
+        for sampler in ("sgld", "sa_sgld"):
+            rows = []
+            for step_size in grid:
+                log(f"{name}: {sampler} at step size {step_size:.3g}")
+                draws, weights = _run_one(target, sampler, step_size, chains=chains, steps=steps,
+                                          starts=target.sample(rng, 100 * chains), seed=1)
+                rows.append({"step_size": float(step_size), **_judge(target, draws, weights, reference),
+                             "draws": draws, "weights": weights})
+            results[name][sampler] = rows
+            stable = [row for row in rows if not row["diverged"]]
+            best[(name, sampler)] = min(stable, key=lambda row: row["mmd"]) if stable else None
+    lines += ["# posterior bench toys", "",
+              f"{chains} chains x {steps:,} steps (= gradient evaluations) per chain and run, started from exact "
+              f"draws; SA-SGLD with ALGORITHMS.md's default clock, its draws time-weighted. MMD and sliced W2 "
+              f"against {JUDGED_DRAWS} exact draws; mean error in standard deviations, covariance error relative "
+              f"(Frobenius).", "",
+              "| target | sampler | step size | MMD | sliced W2 | mean error | cov error |",
+              "|---|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        for sampler in ("sgld", "sa_sgld"):
+            for row in results[name][sampler]:
+                mark = " (best)" if best[(name, sampler)] is row else ""
+                if row["diverged"]:
+                    lines.append(f"| {name} | {sampler} | {row['step_size']:.3g} | diverged | | | |")
+                else:
+                    lines.append(f"| {name} | {sampler} | {row['step_size']:.3g}{mark} | {row['mmd']:.4f} | "
+                                 f"{row['sliced_w2']:.4f} | {row['mean_error']:.3f} | {row['cov_error']:.3f} |")
+    lines += ["", "| target | SGLD best MMD | SA-SGLD best MMD | ratio | largest stable step: SGLD | SA-SGLD |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        sgld, sa = best[(name, "sgld")], best[(name, "sa_sgld")]
+
+        def largest(sampler):
+            stable = [row["step_size"] for row in results[name][sampler] if not row["diverged"]]
+            return f"{max(stable):.3g}" if stable else "none"
+
+        def mmd(row):
+            return "-" if row is None else f"{row['mmd']:.4f}"
+
+        ratio = "-" if sgld is None or sa is None else f"{sgld['mmd'] / sa['mmd']:.2f}x"
+        lines.append(f"| {name} | {mmd(sgld)} | {mmd(sa)} | {ratio} | {largest('sgld')} | {largest('sa_sgld')} |")
+    print("\n".join(lines), flush=True)
+    from experiments import plots
+
+    plots.toy_sweep(args.figure, panels=[_panel(name, targets[name], results[name], best) for name in names])
+    log(f"wrote {args.figure}")
+    if args.output:
+        summary = {name: {sampler: [{k: v for k, v in row.items() if k not in ("draws", "weights")}
+                                    for row in results[name][sampler]] for sampler in results[name]}
+                   for name in names}
+        with open(args.output, "w") as file:
+            json.dump({"chains": chains, "steps": steps, "results": summary}, file, indent=2)
+        log(f"wrote {args.output}")
+    return 0

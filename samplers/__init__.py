@@ -5,6 +5,7 @@ Knows nothing about networks: every sampler takes ``logdensity_fn(params, batch)
 
 from samplers import schedules
 from samplers.base import SamplingAlgorithm, SGMCMCInfo
+from samplers.entropy_mcmc import entropy_mcmc
 from samplers.gibbs import with_gibbs
 from samplers.mesh import make_mesh, use_cpu_cores
 from samplers.run import SampleResult, sample
@@ -16,6 +17,7 @@ __all__ = [
     "SampleResult",
     "SamplingAlgorithm",
     "SGMCMCInfo",
+    "entropy_mcmc",
     "make_mesh",
     "sa_sgld",
     "sample",

@@ -219,6 +219,7 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
         ("sgld", samplers.sgld(regression_logdensity(200, 20), 1e-4)),
         ("sghmc", samplers.sghmc(regression_logdensity(200, 20), 1e-2, friction=0.1, scale_adaptation_steps=50)),
         ("sa_sgld", samplers.sa_sgld(regression_logdensity(200, 20), 1e-4, omega=1e6)),
+        ("entropy_mcmc", samplers.entropy_mcmc(regression_logdensity(200, 20), 1e-4, eta=0.1)),
     ]:
         result = samplers.sample(alg, jax.random.key(0), lambda k: jax.random.normal(k, (3,)), (x, y),
                                  num_chains=8, num_steps=300, burn_in=100, thin=10, batch_size=20, progress=False)
@@ -241,7 +242,7 @@ def run_on_devices(count):
 def test_eight_devices_give_the_same_draws_as_one():
     one, eight = run_on_devices(1), run_on_devices(8)
     assert (one["devices"], eight["devices"]) == (1, 8)
-    for name in ("sgld", "sghmc", "sa_sgld"):
+    for name in ("sgld", "sghmc", "sa_sgld", "entropy_mcmc"):
         np.testing.assert_allclose(eight["draws"][name], one["draws"][name], rtol=1e-5, atol=1e-6)
 
 

@@ -32,6 +32,8 @@ class Outcome(NamedTuple):
     dataset: Dataset
     summary: dict[str, np.ndarray]  # posterior.predictive.summarise of all chains
     test_predictions: np.ndarray  # (chain, draw, test point[, class]) predictive moments per draw
+    rhat: np.ndarray  # split R-hat of each of those (weighted by the draws' weights)
+    ess: np.ndarray  # and its effective sample size
     logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
     prior: PriorChoice  # the prior sampled under, and its fit when it was fitted
 
@@ -177,7 +179,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     }
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
-    summary, test_predictions = {}, np.zeros((run.num_chains, 0))
+    summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
     if finite:
         summary, test_predictions = evaluate(network, likelihood, result.samples, result.weights,
                                              dataset.x_test, dataset.y_test)
@@ -190,8 +192,9 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
                 report["test_nll_gap"] = -metrics.log_likelihood(summary["log_density"][dataset.test_in_gap],
                                                                  scale=dataset.y_std)
             report["test_ll_kind"] = "log density of the weighted predictive mixture"
-        report.update(diagnostics.function_space_diagnostics(test_predictions))
+        rhat, ess = diagnostics.per_prediction(test_predictions, result.weights)
+        report.update(diagnostics.worst(rhat, ess))
     report["wall_seconds"] = time.perf_counter() - began
     logdensity = result.info.get("logdensity")
-    return Outcome(report, dataset, summary, test_predictions, None if logdensity is None else np.asarray(logdensity),
-                   choice)
+    return Outcome(report, dataset, summary, test_predictions, rhat, ess,
+                   None if logdensity is None else np.asarray(logdensity), choice)

@@ -23,7 +23,6 @@ import yaml
 from experiments import config as configs
 from experiments import plots, prior_fit, rundir
 from experiments.experiment import Outcome, run_experiment
-from posterior import diagnostics
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 PRIOR = "prior.json"
@@ -75,9 +74,8 @@ def write_plots(directory: pathlib.Path, outcome: Outcome, title: str) -> None:
         rundir.write_atomic(folder / "trace.png",
                             lambda path: plots.logdensity_trace(path, outcome.logdensity, title=title))
     if outcome.test_predictions.size:
-        rhat, ess = diagnostics.per_prediction(outcome.test_predictions)
         rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
-            path, rhat, ess, num_draws=outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1],
+            path, outcome.rhat, outcome.ess, num_draws=outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1],
             title=title))
     fit = outcome.prior.fit
     if fit is not None:

@@ -9,8 +9,11 @@ an exact sampler for reference draws (NumPy) and its exact mean and covariance:
 - :func:`funnel`: Neal's funnel, ``y ~ N(0, 1)``, ``x | y ~ N(0, e^y)``.
 - :func:`gaussian_mixture`: two modes, weights 0.45/0.55, means (-4, 0) and (4.5, 0).
 - :func:`sharp_flat_mixture`: equal weights on a sharp mode (std 0.2) at (-3, 0) and a
-  flat one (std 1) at (3, 0); ``flat_region`` is ``x > 0``, and ``flat_mass`` its exact
-  probability.
+  flat one (std 1) at (3, 0). Its flat basin is ``x > x*``, ``x*`` where the density
+  along the line between the modes is lowest (the barrier, close to the sharp mode);
+  :func:`flat_mass` is the exact probability of the flat basin under the target, or
+  under the target smoothed by a Gaussian of variance ``eta`` (Entropy-MCMC's anchor
+  marginal), which moves mass out of the sharp basin into the flat one.
 """
 
 from typing import Callable, NamedTuple
@@ -18,7 +21,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 __all__ = ["ToyTarget", "star", "funnel", "gaussian_mixture", "sharp_flat_mixture", "TARGETS"]
 
@@ -140,14 +143,27 @@ def sharp_flat_mixture() -> ToyTarget:
                     [SHARP_STD**2 * np.eye(2), FLAT_STD**2 * np.eye(2)])
 
 
+def flat_boundary() -> float:
+    """``x*``: where the sharp/flat mixture's density along the x axis is lowest between its modes."""
+    target = sharp_flat_mixture()
+    result = optimize.minimize_scalar(lambda x: float(target.logdensity(jnp.array([x, 0.0]))),
+                                      bounds=(-MODE_OFFSET, MODE_OFFSET), method="bounded",
+                                      options={"xatol": 1e-6})
+    return float(result.x)
+
+
 def flat_region(draws: np.ndarray) -> np.ndarray:
-    """Whether each of ``draws`` ``(..., 2)`` lies on the flat mode's side (``x > 0``)."""
-    return np.asarray(draws)[..., 0] > 0.0
+    """Whether each of ``draws`` ``(..., 2)`` lies in the flat mode's basin (``x > x*``)."""
+    return np.asarray(draws)[..., 0] > flat_boundary()
 
 
-def flat_mass() -> float:
-    """The exact probability of :func:`flat_region` under :func:`sharp_flat_mixture`."""
-    return 0.5 * (stats.norm.cdf(MODE_OFFSET / FLAT_STD) + stats.norm.cdf(-MODE_OFFSET / SHARP_STD))
+def flat_mass(smoothing: float = 0.0) -> float:
+    """The exact probability of :func:`flat_region` under :func:`sharp_flat_mixture`, or
+    under it convolved with ``N(0, smoothing I)`` (the anchor marginal for ``eta``)."""
+    boundary = flat_boundary()
+    flat = stats.norm.cdf((MODE_OFFSET - boundary) / np.sqrt(FLAT_STD**2 + smoothing))
+    sharp = stats.norm.cdf((-MODE_OFFSET - boundary) / np.sqrt(SHARP_STD**2 + smoothing))
+    return float(0.5 * (flat + sharp))
 
 
 TARGETS: dict[str, Callable[[], ToyTarget]] = {

@@ -74,9 +74,9 @@ def write_plots(directory: pathlib.Path, outcome: Outcome, title: str) -> None:
         rundir.write_atomic(folder / "trace.png",
                             lambda path: plots.logdensity_trace(path, outcome.logdensity, title=title))
     if outcome.test_predictions.size:
+        num_draws = outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1]
         rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
-            path, outcome.rhat, outcome.ess, num_draws=outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1],
-            title=title))
+            path, outcome.rhat, outcome.ess, num_draws=num_draws, title=title))
     fit = outcome.prior.fit
     if fit is not None:
         rundir.write_atomic(folder / "prior_fit_trace.png",

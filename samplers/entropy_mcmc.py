@@ -7,9 +7,10 @@ density than sharp ones. Both are moved together by SGLD on ``exp(-E / T)``, fro
 old values of both; the joint log density is written once and differentiated, so the
 two updates stay consistent.
 
-The state's ``position`` is ``theta`` (what predictions use by default); ``anchor`` is
-``theta_a``. The public reference code also applied weight decay to the anchor, which
-adds a Gaussian prior on it that the method does not have; this does not.
+The state holds ``theta`` and ``anchor``; its ``position`` (what the driver keeps and
+predictions use) is ``theta``, the anchor, or the pair, as ``predict_with`` says. The
+public reference code also applied weight decay to the anchor, which adds a Gaussian
+prior on it that the method does not have; this does not.
 
 References:
     Li & Zhang, Entropy-MCMC: sampling from flat basins with ease, ICLR 2024,
@@ -34,26 +35,51 @@ from samplers.base import (
 )
 from samplers.schedules import Schedule, as_schedule
 
-__all__ = ["EntropyMCMCState", "init", "build_kernel", "entropy_mcmc"]
+__all__ = ["EntropyMCMCState", "AnchorPositionState", "PairPositionState", "init", "build_kernel",
+           "entropy_mcmc"]
 
 
 class EntropyMCMCState(NamedTuple):
-    """The state of an Entropy-MCMC chain.
+    """The state of an Entropy-MCMC chain; its ``position`` is ``theta``.
 
     Attributes:
-        position: ``theta``, the parameters.
-        anchor: ``theta_a``, the anchor, coupled to ``theta`` with variance ``eta``.
+        theta: the parameters.
+        anchor: ``theta_a``, coupled to ``theta`` with variance ``eta``.
         step: steps taken.
     """
 
-    position: ArrayTree
+    theta: ArrayTree
     anchor: ArrayTree
     step: jax.Array
 
+    @property
+    def position(self) -> ArrayTree:
+        return self.theta
 
-def init(position: ArrayTree) -> EntropyMCMCState:
-    """The state at ``position``, with the anchor starting there too."""
-    return EntropyMCMCState(position, position, jnp.zeros((), jnp.int32))
+
+class AnchorPositionState(EntropyMCMCState):
+    """The same state, with the anchor as its ``position``."""
+
+    @property
+    def position(self) -> ArrayTree:
+        return self.anchor
+
+
+class PairPositionState(EntropyMCMCState):
+    """The same state, with ``(theta, anchor)`` as its ``position``."""
+
+    @property
+    def position(self) -> tuple[ArrayTree, ArrayTree]:
+        return self.theta, self.anchor
+
+
+STATES = {"theta": EntropyMCMCState, "anchor": AnchorPositionState, "both": PairPositionState}
+
+
+def init(position: ArrayTree, predict_with: str = "theta") -> EntropyMCMCState:
+    """The state at ``position``, with the anchor starting there too; ``predict_with``
+    (``theta``, ``anchor`` or ``both``) chooses what the state's ``position`` is."""
+    return STATES[predict_with](position, position, jnp.zeros((), jnp.int32))
 
 
 def _squared_distance(a: ArrayTree, b: ArrayTree) -> jax.Array:
@@ -84,15 +110,15 @@ def build_kernel(eta: float, max_grad_norm: float | None = None) -> Callable:
             theta, anchor = pair
             return logdensity_fn(theta, batch) - _squared_distance(theta, anchor) / (2.0 * eta)
 
-        pair = (state.position, state.anchor)
+        pair = (state.theta, state.anchor)
         logdensity, grad = jax.value_and_grad(joint_logdensity)(pair)
         grad, grad_norm = clip_by_global_norm(grad, max_grad_norm)
         noise = normal_like(key, pair)
         noise_scale = jnp.sqrt(2.0 * step_size * temperature)
-        position, anchor = jax.tree.map(lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype),
-                                        pair, grad, noise)
+        theta, anchor = jax.tree.map(lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype),
+                                     pair, grad, noise)
         info = SGMCMCInfo(jnp.ones((), logdensity.dtype), step_size, logdensity, grad_norm)
-        return EntropyMCMCState(position, anchor, state.step + 1), info
+        return type(state)(theta, anchor, state.step + 1), info
 
     return kernel
 
@@ -104,6 +130,7 @@ def entropy_mcmc(
     *,
     temperature: float = 1.0,
     max_grad_norm: float | None = None,
+    predict_with: str = "theta",
 ) -> SamplingAlgorithm:
     """Entropy-MCMC as a :class:`SamplingAlgorithm`.
 
@@ -115,17 +142,25 @@ def entropy_mcmc(
         eta: the coupling variance between ``theta`` and the anchor.
         temperature: T; the pair targets ``exp(-E / T)``.
         max_grad_norm: optional clipping of the joint gradient's global norm.
+        predict_with: what ``state.position`` (the draws the driver keeps) is:
+            ``"theta"`` (distributed as the posterior), ``"anchor"`` (the smoothed
+            posterior) or ``"both"`` (the pair ``(theta, anchor)``).
 
     Returns:
-        ``SamplingAlgorithm(init, step)``; ``state.position`` is ``theta`` and
-        ``state.anchor`` the anchor.
+        ``SamplingAlgorithm(init, step)``; ``state.theta`` and ``state.anchor`` are
+        always there.
     """
     check_sgmcmc_hyperparameters(step_size, temperature, max_grad_norm)
     check_positive("eta", eta)
+    if predict_with not in STATES:
+        raise ValueError(f"predict_with must be one of {', '.join(STATES)}, got {predict_with!r}")
     schedule = as_schedule(step_size)
     kernel = build_kernel(eta, max_grad_norm)
 
     def step_fn(key: PRNGKey, state: EntropyMCMCState, batch: ArrayTree = None):
         return kernel(key, state, batch, logdensity_fn, schedule(state.step), temperature)
 
-    return SamplingAlgorithm(init, step_fn)
+    def init_fn(position: ArrayTree) -> EntropyMCMCState:
+        return init(position, predict_with)
+
+    return SamplingAlgorithm(init_fn, step_fn)

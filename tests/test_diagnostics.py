@@ -50,8 +50,10 @@ def test_too_few_draws_give_nan():
 
 
 def test_equal_weights_change_nothing():
-    predictions = np.random.default_rng(3).normal(size=(NUM_CHAINS, NUM_DRAWS, 3)) + np.arange(NUM_CHAINS)[:, None, None]
-    unweighted, weighted = per_prediction(predictions), per_prediction(predictions, np.full((NUM_CHAINS, NUM_DRAWS), 2.5))
+    rng = np.random.default_rng(3)
+    predictions = rng.normal(size=(NUM_CHAINS, NUM_DRAWS, 3)) + np.arange(NUM_CHAINS)[:, None, None]
+    unweighted = per_prediction(predictions)
+    weighted = per_prediction(predictions, np.full((NUM_CHAINS, NUM_DRAWS), 2.5))
     for a, b in zip(unweighted, weighted):
         np.testing.assert_allclose(b, a, rtol=1e-10)
 

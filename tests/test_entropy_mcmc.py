@@ -6,8 +6,6 @@ theta_a ~ N(m, S + eta I). The joint sampler is SGLD on the pair, so its exact
 discretised stationary covariance comes from the same Lyapunov equation as SGLD's.
 """
 
-from typing import Any, NamedTuple
-
 import jax
 import numpy as np
 import pytest
@@ -20,25 +18,6 @@ from test_sampler_statistics import MAX_DESIGN_BIAS, assert_moments
 ETA = 0.5
 STEP_SIZE = 0.0025
 TARGET = correlated_gaussian()
-
-
-class PairView(NamedTuple):
-    """A state whose ``position`` is ``(theta, anchor)``, so that the driver keeps both."""
-
-    position: Any
-    inner: Any
-
-
-def recording_both(algorithm: samplers.SamplingAlgorithm) -> samplers.SamplingAlgorithm:
-    def init(position):
-        inner = algorithm.init(position)
-        return PairView((inner.position, inner.anchor), inner)
-
-    def step(key, state, batch=None):
-        inner, info = algorithm.step(key, state.inner, batch)
-        return PairView((inner.position, inner.anchor), inner), info
-
-    return samplers.SamplingAlgorithm(init, step)
 
 
 def joint_precision() -> np.ndarray:
@@ -56,7 +35,7 @@ def pair_draws():
     # Joint precision eigenvalues 0.17-7.9: eps * lambda_max = 0.02 (bias 1%, checked
     # above); the slowest mode relaxes in about 2,400 steps, so 64 chains x 400,000 steps
     # give a covariance standard error near 1.5% (the checker measures its own).
-    algorithm = recording_both(samplers.entropy_mcmc(TARGET.logdensity, STEP_SIZE, ETA))
+    algorithm = samplers.entropy_mcmc(TARGET.logdensity, STEP_SIZE, ETA, predict_with="both")
     result = samplers.sample(algorithm, jax.random.key(11), TARGET.init_fn(), None, num_chains=64,
                              num_steps=400_000, burn_in=20_000, thin=40, progress=False)
     theta, anchor = result.samples
@@ -102,7 +81,7 @@ def sharp_flat_runs():
 
     common = dict(num_chains=64, num_steps=60_000, burn_in=10_000, thin=50, progress=False)
     sgld = samplers.sample(samplers.sgld(target.logdensity, FLAT_STEP), jax.random.key(3), start, None, **common)
-    joint = samplers.sample(recording_both(samplers.entropy_mcmc(target.logdensity, FLAT_STEP, FLAT_ETA)),
+    joint = samplers.sample(samplers.entropy_mcmc(target.logdensity, FLAT_STEP, FLAT_ETA, predict_with="both"),
                             jax.random.key(3), start, None, **common)
     theta, anchor = joint.samples
     return tuple(toy_targets.flat_region(np.asarray(draws)) for draws in (sgld.samples, theta, anchor))
@@ -127,3 +106,17 @@ def test_anchor_draws_reach_into_the_flat_basin(sharp_flat_runs):
     exact = stats.norm.sf(toy_targets.flat_boundary(), loc=-toy_targets.MODE_OFFSET,
                           scale=np.sqrt(toy_targets.SHARP_STD**2 + FLAT_ETA))
     assert abs(spill.mean() - exact) <= 3 * spill.std(ddof=1) / np.sqrt(len(spill)), (spill.mean(), exact)
+
+
+@pytest.mark.parametrize("predict_with", ["theta", "anchor", "both"])
+def test_predict_with_chooses_what_the_driver_keeps(predict_with):
+    algorithm = samplers.entropy_mcmc(TARGET.logdensity, STEP_SIZE, ETA, predict_with=predict_with)
+    result = samplers.sample(algorithm, jax.random.key(0), np.zeros(2, np.float32), None, num_chains=2,
+                             num_steps=50, thin=10, progress=False)
+    state = result.state
+    expected = {"theta": state.theta, "anchor": state.anchor, "both": (state.theta, state.anchor)}[predict_with]
+    last = jax.tree.map(lambda draws: draws[:, -1], result.samples)
+    jax.tree.map(np.testing.assert_array_equal, last, jax.tree.map(np.asarray, expected))
+    assert not np.array_equal(state.theta, state.anchor)
+    with pytest.raises(ValueError, match="predict_with"):
+        samplers.entropy_mcmc(TARGET.logdensity, STEP_SIZE, ETA, predict_with="mean")

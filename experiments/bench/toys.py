@@ -1,4 +1,4 @@
-"""SGLD against SA-SGLD on 2-D targets with exact answers, at equal gradient budgets.
+"""SGLD against SA-SGLD, and against Entropy-MCMC, on 2-D targets with exact answers.
 
 For each target (``posterior.toy_targets``: star, funnel, two-mode mixture) and each base
 step size of a log-spaced grid, both samplers run the same chains for the same number of
@@ -10,6 +10,11 @@ covariance. A chain whose position leaves a box of 1e4 or becomes non-finite cou
 diverged, and so does the run. The table shows the whole sweep; the figure shows each
 sampler's draws at its best step size over the target's density, and MMD against the
 step size.
+
+On the sharp/flat mixture, SGLD and Entropy-MCMC (``eta`` = 1) run with the same keys
+from the same exact draws, and the table gives the fraction of draws in the flat basin
+(beyond the density barrier) for SGLD, for Entropy-MCMC's ``theta`` and for its anchor,
+beside the exact fractions under the target and under the target smoothed by ``eta``.
 """
 
 import argparse
@@ -28,13 +33,15 @@ STEP_SIZES = {
     "funnel": np.geomspace(1e-3, 0.3, 8),
     "mixture": np.geomspace(1e-3, 0.3, 8),
 }
+SHARP_FLAT = "sharp-flat"
+SHARP_FLAT_STEP, SHARP_FLAT_ETA = 0.002, 1.0
 DIVERGED_BEYOND = 1e4
 JUDGED_DRAWS = 4096  # MMD and sliced W2 on this many draws (evenly thinned) and exact ones
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``posterior bench toys``."""
-    parser.add_argument("--targets", default="star,funnel,mixture", metavar="T1,T2",
+    parser.add_argument("--targets", default="star,funnel,mixture,sharp-flat", metavar="T1,T2",
                         help="which targets (default %(default)s)")
     parser.add_argument("--chains", type=positive_int, default=64, help="chains per run (default %(default)s)")
     parser.add_argument("--steps", type=positive_int, default=20_000,
@@ -108,46 +115,76 @@ def _panel(name: str, target: Any, rows: dict[str, list], best: dict) -> dict:
     return {"name": name, "x": x, "y": y, "logdensity": logdensity, "best": panel_best, "sweep": sweep}
 
 
-def run(args: argparse.Namespace) -> int:
-    """``posterior bench toys``: the sweep, its table (stdout), figure and optional JSON."""
+def sharp_flat(*, chains: int, steps: int) -> list[str]:
+    """SGLD against Entropy-MCMC on the sharp/flat mixture: flat-basin fractions, as table lines."""
+    import samplers
     from posterior import toy_targets
 
-    names = [name.strip() for name in args.targets.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(STEP_SIZES))
-    if unknown or not names:
-        raise ValueError(f"--targets takes {', '.join(STEP_SIZES)}, got {args.targets!r}")
-    chains, steps = (8, 2_000) if args.quick else (args.chains, args.steps)
-    results: dict[str, dict[str, list]] = {}
-    targets, best, lines = {}, {}, []
-    for name in names:
-        target = toy_targets.TARGETS[name]()
-        targets[name] = target
-        rng = np.random.default_rng(0)
-        reference = target.sample(rng, JUDGED_DRAWS)
-        grid = STEP_SIZES[name][::3] if args.quick else STEP_SIZES[name]
-        results[name] = {}
-        for sampler in ("sgld", "sa_sgld"):
-            rows = []
-            for step_size in grid:
-                log(f"{name}: {sampler} at step size {step_size:.3g}")
-                draws, weights = _run_one(target, sampler, step_size, chains=chains, steps=steps,
-                                          starts=target.sample(rng, 100 * chains), seed=1)
-                rows.append({"step_size": float(step_size), **_judge(target, draws, weights, reference),
-                             "draws": draws, "weights": weights})
-            results[name][sampler] = rows
-            stable = [row for row in rows if not row["diverged"]]
-            best[(name, sampler)] = min(stable, key=lambda row: row["mmd"]) if stable else None
-    lines += ["# posterior bench toys", "",
-              f"{chains} chains x {steps:,} steps (= gradient evaluations) per chain and run, started from exact "
-              f"draws; SA-SGLD with ALGORITHMS.md's default clock, its draws time-weighted. MMD and sliced W2 "
-              f"against {JUDGED_DRAWS} exact draws; mean error in standard deviations, covariance error relative "
-              f"(Frobenius).", "",
-              "| target | sampler | step size | MMD | sliced W2 | mean error | cov error |",
-              "|---|---|---:|---:|---:|---:|---:|"]
-    for name in names:
-        for sampler in ("sgld", "sa_sgld"):
-            for row in results[name][sampler]:
-                mark = " (best)" if best[(name, sampler)] is row else ""
+    target = toy_targets.sharp_flat_mixture()
+    pool = jnp.asarray(target.sample(np.random.default_rng(7), 100 * chains), jnp.float32)
+
+    def start(key):
+        return pool[jax.random.randint(key, (), 0, len(pool))]
+
+    common = dict(num_chains=chains, num_steps=steps, burn_in=steps // 6, thin=50, progress=False)
+    log(f"{SHARP_FLAT}: SGLD and Entropy-MCMC at step size {SHARP_FLAT_STEP}, eta {SHARP_FLAT_ETA}")
+    sgld = samplers.sample(samplers.sgld(target.logdensity, SHARP_FLAT_STEP), jax.random.key(3), start, None, **common)
+    joint = samplers.sample(samplers.entropy_mcmc(target.logdensity, SHARP_FLAT_STEP, SHARP_FLAT_ETA,
+                                                  predict_with="both"), jax.random.key(3), start, None, **common)
+    fractions = {name: toy_targets.flat_region(np.asarray(draws)).mean(axis=1)
+                 for name, draws in (("SGLD", sgld.samples), ("Entropy-MCMC theta", joint.samples[0]),
+                                     ("Entropy-MCMC anchor", joint.samples[1]))}
+    exact = {"SGLD": toy_targets.flat_mass(), "Entropy-MCMC theta": toy_targets.flat_mass(),
+             "Entropy-MCMC anchor": toy_targets.flat_mass(smoothing=SHARP_FLAT_ETA)}
+    excess = fractions["Entropy-MCMC anchor"] - fractions["SGLD"]
+    lines = ["", f"## Flat basin: sharp/flat mixture (barrier at x = {toy_targets.flat_boundary():.2f})", "",
+             f"{chains} chains x {steps:,} steps from the same exact draws and keys; fraction of draws in the flat "
+             f"basin, mean ± standard error over chains (chains keep their starting mode over this run).", "",
+             "| draws | flat-basin fraction | exact for their distribution |", "|---|---:|---:|"]
+    for name, per_chain in fractions.items():
+        lines.append(f"| {name} | {per_chain.mean():.3f} ± {per_chain.std(ddof=1) / np.sqrt(chains):.3f} | "
+                     f"{exact[name]:.3f} |")
+    lines += ["", f"Anchor minus SGLD, chain by chain: {excess.mean():+.3f} ± "
+                  f"{excess.std(ddof=1) / np.sqrt(chains):.3f}."]
+    return lines
+
+
+def sweep(name: str, target: Any, *, chains: int, steps: int, quick: bool) -> dict[str, list[dict]]:
+    """Both samplers over the step-size grid of ``name``: per sampler, a row per step size."""
+    rng = np.random.default_rng(0)
+    reference = target.sample(rng, JUDGED_DRAWS)
+    grid = STEP_SIZES[name][::3] if quick else STEP_SIZES[name]
+    rows: dict[str, list[dict]] = {}
+    for sampler in ("sgld", "sa_sgld"):
+        rows[sampler] = []
+        for step_size in grid:
+            log(f"{name}: {sampler} at step size {step_size:.3g}")
+            draws, weights = _run_one(target, sampler, step_size, chains=chains, steps=steps,
+                                      starts=target.sample(rng, 100 * chains), seed=1)
+            rows[sampler].append({"step_size": float(step_size), **_judge(target, draws, weights, reference),
+                                  "draws": draws, "weights": weights})
+    return rows
+
+
+def best_row(rows: list[dict]) -> dict | None:
+    """The stable row with the smallest MMD (None: every step size diverged)."""
+    stable = [row for row in rows if not row["diverged"]]
+    return min(stable, key=lambda row: row["mmd"]) if stable else None
+
+
+def sweep_table(results: dict[str, dict[str, list[dict]]], *, chains: int, steps: int) -> list[str]:
+    """The whole sweep and the best of each sampler, as markdown lines."""
+    lines = [f"{chains} chains x {steps:,} steps (= gradient evaluations) per chain and run, started from exact "
+             f"draws; SA-SGLD with ALGORITHMS.md's default clock, its draws time-weighted. MMD and sliced W2 "
+             f"against {JUDGED_DRAWS} exact draws; mean error in standard deviations, covariance error relative "
+             f"(Frobenius).", "",
+             "| target | sampler | step size | MMD | sliced W2 | mean error | cov error |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, by_sampler in results.items():
+        for sampler, rows in by_sampler.items():
+            best = best_row(rows)
+            for row in rows:
+                mark = " (best)" if row is best else ""
                 if row["diverged"]:
                     lines.append(f"| {name} | {sampler} | {row['step_size']:.3g} | diverged | | | |")
                 else:
@@ -155,27 +192,48 @@ def run(args: argparse.Namespace) -> int:
                                  f"{row['sliced_w2']:.4f} | {row['mean_error']:.3f} | {row['cov_error']:.3f} |")
     lines += ["", "| target | SGLD best MMD | SA-SGLD best MMD | ratio | largest stable step: SGLD | SA-SGLD |",
               "|---|---:|---:|---:|---:|---:|"]
-    for name in names:
-        sgld, sa = best[(name, "sgld")], best[(name, "sa_sgld")]
 
-        def largest(sampler):
-            stable = [row["step_size"] for row in results[name][sampler] if not row["diverged"]]
-            return f"{max(stable):.3g}" if stable else "none"
+    def mmd(row):
+        return "-" if row is None else f"{row['mmd']:.4f}"
 
-        def mmd(row):
-            return "-" if row is None else f"{row['mmd']:.4f}"
-
+    for name, by_sampler in results.items():
+        sgld, sa = best_row(by_sampler["sgld"]), best_row(by_sampler["sa_sgld"])
+        largest = {sampler: max((row["step_size"] for row in rows if not row["diverged"]), default=None)
+                   for sampler, rows in by_sampler.items()}
+        shown = {sampler: "none" if value is None else f"{value:.3g}" for sampler, value in largest.items()}
         ratio = "-" if sgld is None or sa is None else f"{sgld['mmd'] / sa['mmd']:.2f}x"
-        lines.append(f"| {name} | {mmd(sgld)} | {mmd(sa)} | {ratio} | {largest('sgld')} | {largest('sa_sgld')} |")
-    print("\n".join(lines), flush=True)
-    from experiments import plots
+        lines.append(f"| {name} | {mmd(sgld)} | {mmd(sa)} | {ratio} | {shown['sgld']} | {shown['sa_sgld']} |")
+    return lines
 
-    plots.toy_sweep(args.figure, panels=[_panel(name, targets[name], results[name], best) for name in names])
-    log(f"wrote {args.figure}")
+
+def run(args: argparse.Namespace) -> int:
+    """``posterior bench toys``: the sweeps and the flat-basin comparison, their tables
+    (stdout), the figure and optional JSON."""
+    from posterior import toy_targets
+
+    requested = [name.strip() for name in args.targets.split(",") if name.strip()]
+    unknown = sorted(set(requested) - set(STEP_SIZES) - {SHARP_FLAT})
+    if unknown or not requested:
+        raise ValueError(f"--targets takes {', '.join([*STEP_SIZES, SHARP_FLAT])}, got {args.targets!r}")
+    names = [name for name in requested if name != SHARP_FLAT]
+    chains, steps = (8, 2_000) if args.quick else (args.chains, args.steps)
+    targets = {name: toy_targets.TARGETS[name]() for name in names}
+    results = {name: sweep(name, targets[name], chains=chains, steps=steps, quick=args.quick) for name in names}
+    lines = ["# posterior bench toys", ""]
+    if names:
+        lines += sweep_table(results, chains=chains, steps=steps)
+    if SHARP_FLAT in requested:
+        lines += sharp_flat(chains=chains, steps=3 * steps)
+    print("\n".join(lines), flush=True)
+    if names:
+        from experiments import plots
+
+        best = {(name, sampler): best_row(rows) for name in names for sampler, rows in results[name].items()}
+        plots.toy_sweep(args.figure, panels=[_panel(name, targets[name], results[name], best) for name in names])
+        log(f"wrote {args.figure}")
     if args.output:
-        summary = {name: {sampler: [{k: v for k, v in row.items() if k not in ("draws", "weights")}
-                                    for row in results[name][sampler]] for sampler in results[name]}
-                   for name in names}
+        summary = {name: {sampler: [{k: v for k, v in row.items() if k not in ("draws", "weights")} for row in rows]
+                          for sampler, rows in results[name].items()} for name in names}
         with open(args.output, "w") as file:
             json.dump({"chains": chains, "steps": steps, "results": summary}, file, indent=2)
         log(f"wrote {args.output}")

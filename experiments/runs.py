@@ -6,8 +6,10 @@ holds finished results (unless ``--force``), runs the experiment, then writes pl
 directory with ``metrics.json`` is a finished run) into a staging directory that then
 takes the run directory's place. A sweep is the same for every combination of the values
 it is given, every config checked before the first run starts. Both keep XLA's compiled
-programs in ``<results>/.compilation-cache``, so runs that differ only in data (other
-splits, seeds) skip most of their compilation.
+programs in a cache (``$XDG_CACHE_HOME/posterior/jax``, by default
+``~/.cache/posterior/jax``; ``JAX_COMPILATION_CACHE_DIR`` chooses another), so runs that
+differ only in data (other splits, seeds) skip most of their compilation. It lives
+outside the results folder so that a run refused for bad input writes nothing there.
 """
 
 import argparse
@@ -26,7 +28,6 @@ from experiments.experiment import Outcome, run_experiment
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 PRIOR = "prior.json"
-COMPILATION_CACHE = ".compilation-cache"
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
                 "rhat_max", "ess_min", "wall_seconds")
 
@@ -103,13 +104,18 @@ def format_summary(metrics: dict) -> str:
     return " ".join(parts)
 
 
-def use_compilation_cache(results: pathlib.Path) -> None:
-    """Keep compiled programs under ``results`` unless ``JAX_COMPILATION_CACHE_DIR`` chose a place.
+def compilation_cache() -> pathlib.Path:
+    """Where compiled programs are kept unless ``JAX_COMPILATION_CACHE_DIR`` says otherwise."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(cache_home) / "posterior" / "jax"
 
-    Call before the process compiles anything: JAX reads the setting once.
-    """
+
+def use_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache (at :func:`compilation_cache` unless
+    ``JAX_COMPILATION_CACHE_DIR`` chose a place). Call before the process compiles
+    anything: JAX reads the setting once."""
     if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(results / COMPILATION_CACHE))
+        jax.config.update("jax_compilation_cache_dir", str(compilation_cache()))
 
 
 def execute(config: configs.Config, *, results: pathlib.Path, force: bool) -> tuple[pathlib.Path, dict | None]:
@@ -144,7 +150,7 @@ def _diverged(directory: pathlib.Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """``posterior run``: one config; exit status 0, 1 if the chains diverged."""
     config = configs.load(args.config, args.overrides)
-    use_compilation_cache(args.results)
+    use_compilation_cache()
     directory, metrics = execute(config, results=args.results, force=args.force)
     if metrics is not None and metrics["status"] != "ok":
         print(f"posterior: error: {_diverged(directory)}", file=sys.stderr)
@@ -181,7 +187,7 @@ def sweep(args: argparse.Namespace) -> int:
     """``posterior sweep``: every combination; exit status 0, 1 if a run diverged."""
     runs = [configs.load(args.config, [*args.overrides, *combination]) for combination in sweep_overrides(args.over)]
     print(f"sweep: {len(runs)} run(s)")
-    use_compilation_cache(args.results)
+    use_compilation_cache()
     diverged = []
     for index, config in enumerate(runs, 1):
         print(f"--- run {index}/{len(runs)}")

@@ -69,6 +69,8 @@ def run_posterior(*args: str, timeout: float, env: dict | None = None) -> subpro
 
     ``env`` adds to (or overrides) this process's environment variables.
     """
-    env = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}))
+    # Compiled programs go to pytest's cache folder, not the user's cache.
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "JAX_COMPILATION_CACHE_DIR": str(REPO / ".pytest_cache" / "jax"), **(env or {})}
     return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env=env)

@@ -40,8 +40,9 @@ def tiny_config(tmp_path) -> pathlib.Path:
 
 
 def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config):
-    results = tmp_path / "results"
-    done = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3", env=uci_env, timeout=180)
+    results, cache = tmp_path / "results", tmp_path / "jax-cache"
+    done = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3",
+                         env={**uci_env, "JAX_COMPILATION_CACHE_DIR": str(cache)}, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     directory = results / "tiny" / "yacht" / "split-0" / "seed-3"
     metrics = json.loads((directory / "metrics.json").read_text())
@@ -51,7 +52,7 @@ def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config
     assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png", "diagnostics.png"}
     assert "test_rmse=" in (directory / "log.txt").read_text() and "test_rmse=" in done.stdout
     assert not [path for path in directory.parent.iterdir() if path.name.startswith(".")]  # no staging left
-    assert any((results / runs.COMPILATION_CACHE).iterdir())  # later runs of these shapes skip compiling
+    assert any(cache.iterdir())  # later runs of these shapes skip compiling
 
     again = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3", env=uci_env, timeout=180)
     assert again.returncode == 0 and "skipped" in again.stdout
@@ -134,3 +135,10 @@ def test_sa_sgld_refuses_a_hierarchical_prior(tmp_path):
                                 "sampler": {"name": "sa_sgld", "step_size": 1e-3}})
     with pytest.raises(ValueError, match="sa_sgld cannot sample the hierarchical prior.kind=fh"):
         runs.execute(config, results=tmp_path, force=False)
+
+
+def test_the_compilation_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert runs.compilation_cache() == tmp_path / "posterior" / "jax"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert runs.compilation_cache() == pathlib.Path.home() / ".cache" / "posterior" / "jax"

@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", default="bench-toys.png", metavar="PATH",
                         help="where the figure goes (default %(default)s)")
     parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the exact draws (starts and reference) and of the chains (default 0)")
     parser.add_argument("--quick", action="store_true", help="smoke setting: 8 chains, 2,000 steps, 3 step sizes")
 
 
@@ -149,9 +151,9 @@ def sharp_flat(*, chains: int, steps: int) -> list[str]:
     return lines
 
 
-def sweep(name: str, target: Any, *, chains: int, steps: int, quick: bool) -> dict[str, list[dict]]:
+def sweep(name: str, target: Any, *, chains: int, steps: int, quick: bool, seed: int) -> dict[str, list[dict]]:
     """Both samplers over the step-size grid of ``name``: per sampler, a row per step size."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     reference = target.sample(rng, JUDGED_DRAWS)
     # Common random numbers: every run starts from the same pool with the same key, so
     # the chains begin in the same places (on the mixture, in the same modes), and the
@@ -163,7 +165,8 @@ def sweep(name: str, target: Any, *, chains: int, steps: int, quick: bool) -> di
         rows[sampler] = []
         for step_size in grid:
             log(f"{name}: {sampler} at step size {step_size:.3g}")
-            draws, weights = _run_one(target, sampler, step_size, chains=chains, steps=steps, starts=starts, seed=1)
+            draws, weights = _run_one(target, sampler, step_size, chains=chains, steps=steps, starts=starts,
+                                      seed=seed + 1)
             rows[sampler].append({"step_size": float(step_size), **_judge(target, draws, weights, reference),
                                   "draws": draws, "weights": weights})
     return rows
@@ -221,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
     names = [name for name in requested if name != SHARP_FLAT]
     chains, steps = (8, 2_000) if args.quick else (args.chains, args.steps)
     targets = {name: toy_targets.TARGETS[name]() for name in names}
-    results = {name: sweep(name, targets[name], chains=chains, steps=steps, quick=args.quick) for name in names}
+    results = {name: sweep(name, targets[name], chains=chains, steps=steps, quick=args.quick, seed=args.seed)
+               for name in names}
     lines = ["# posterior bench toys", ""]
     if names:
         lines += sweep_table(results, chains=chains, steps=steps)

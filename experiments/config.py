@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from samplers.sa_sgld import DEFAULT_CLOCK
+
 
 class ConfigError(ValueError):
     """A config that does not fit the schema; the message names the key."""
@@ -110,14 +112,15 @@ class PriorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ClockConfig:
-    """SA-SGLD's time rescaling (ALGORITHMS.md's names: alpha, s, Omega, m, M, r)."""
+    """SA-SGLD's time rescaling (ALGORITHMS.md's names: alpha, s, Omega, m, M, r), with
+    the sampler's own defaults."""
 
-    alpha: float = 1.0
-    power: float = 2.0
-    omega: float = 1.0
-    smallest: float = 0.1
-    largest: float = 10.0
-    exponent: float = 0.25
+    alpha: float = DEFAULT_CLOCK.alpha
+    power: float = DEFAULT_CLOCK.power
+    omega: float = DEFAULT_CLOCK.omega
+    smallest: float = DEFAULT_CLOCK.smallest
+    largest: float = DEFAULT_CLOCK.largest
+    exponent: float = DEFAULT_CLOCK.exponent
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,19 @@ def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     return jax.tree.unflatten(treedef, noise)
 
 
+def langevin_step(key: PRNGKey, position: ArrayTree, grad: ArrayTree, step_size: jax.Array,
+                  temperature: float) -> ArrayTree:
+    """One Euler–Maruyama step of overdamped Langevin dynamics on ``p^(1/T)``.
+
+    ``position + step_size * grad + sqrt(2 step_size T) xi`` leaf by leaf, each leaf kept
+    in its own dtype; ``grad`` is the gradient of ``log p`` at ``position``. SGLD, SA-SGLD
+    (with the rescaled step) and Entropy-MCMC (on the pair) all take this step.
+    """
+    noise = normal_like(key, position)
+    noise_scale = jnp.sqrt(2.0 * step_size * temperature)
+    return jax.tree.map(lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype), position, grad, noise)
+
+
 def global_norm(tree: ArrayTree) -> jax.Array:
     """The Euclidean norm of all leaves of ``tree`` taken together."""
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))

@@ -31,7 +31,7 @@ from samplers.base import (
     check_positive,
     check_sgmcmc_hyperparameters,
     clip_by_global_norm,
-    normal_like,
+    langevin_step,
 )
 from samplers.schedules import Schedule, as_schedule
 
@@ -113,10 +113,7 @@ def build_kernel(eta: float, max_grad_norm: float | None = None) -> Callable:
         pair = (state.theta, state.anchor)
         logdensity, grad = jax.value_and_grad(joint_logdensity)(pair)
         grad, grad_norm = clip_by_global_norm(grad, max_grad_norm)
-        noise = normal_like(key, pair)
-        noise_scale = jnp.sqrt(2.0 * step_size * temperature)
-        theta, anchor = jax.tree.map(lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype),
-                                     pair, grad, noise)
+        theta, anchor = langevin_step(key, pair, grad, step_size, temperature)
         info = SGMCMCInfo(jnp.ones((), logdensity.dtype), step_size, logdensity, grad_norm)
         return type(state)(theta, anchor, state.step + 1), info
 

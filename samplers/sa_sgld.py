@@ -41,11 +41,11 @@ from samplers.base import (
     check_sgmcmc_hyperparameters,
     clip_by_global_norm,
     global_norm,
-    normal_like,
+    langevin_step,
 )
 from samplers.schedules import Schedule, as_schedule
 
-__all__ = ["SASGLDState", "Clock", "init", "build_kernel", "sa_sgld"]
+__all__ = ["SASGLDState", "Clock", "DEFAULT_CLOCK", "init", "build_kernel", "sa_sgld"]
 
 
 class Clock(NamedTuple):
@@ -83,6 +83,9 @@ class Clock(NamedTuple):
         return rho * zeta + (1.0 - rho) * monitor / self.alpha
 
 
+DEFAULT_CLOCK = Clock()
+
+
 class SASGLDState(NamedTuple):
     """The state of an SA-SGLD chain.
 
@@ -101,14 +104,15 @@ class SASGLDState(NamedTuple):
     step: jax.Array
 
 
-def init(position: ArrayTree, batch: ArrayTree, logdensity_fn: LogDensityFn, clock: Clock = Clock()) -> SASGLDState:
+def init(position: ArrayTree, batch: ArrayTree, logdensity_fn: LogDensityFn,
+         clock: Clock = DEFAULT_CLOCK) -> SASGLDState:
     """The state at ``position``: its gradient on ``batch``, and ``zeta_0 = g(theta_0)``."""
     grad = jax.grad(logdensity_fn)(position, batch)
     monitor = clock.monitor(global_norm(grad))
     return SASGLDState(position, grad, monitor, monitor, jnp.zeros((), jnp.int32))
 
 
-def build_kernel(clock: Clock = Clock(), max_grad_norm: float | None = None) -> Callable:
+def build_kernel(clock: Clock = DEFAULT_CLOCK, max_grad_norm: float | None = None) -> Callable:
     """The SA-SGLD transition (Z-EM-Z, one gradient per step).
 
     Args:
@@ -135,10 +139,7 @@ def build_kernel(clock: Clock = Clock(), max_grad_norm: float | None = None) -> 
         zeta = clock.relax(state.zeta, state.monitor, dtau)
         dt = clock.factor(zeta) * dtau
         drift, _ = clip_by_global_norm(state.grad, max_grad_norm)
-        noise = normal_like(key, state.position)
-        noise_scale = jnp.sqrt(2.0 * dt * temperature)
-        position = jax.tree.map(lambda x, g, n: x + (dt * g + noise_scale * n).astype(x.dtype),
-                                state.position, drift, noise)
+        position = langevin_step(key, state.position, drift, dt, temperature)
         logdensity, grad = jax.value_and_grad(logdensity_fn)(position, batch)
         grad_norm = global_norm(grad)
         monitor = clock.monitor(grad_norm)
@@ -155,12 +156,12 @@ def sa_sgld(
     step_size: float | Schedule,
     *,
     temperature: float = 1.0,
-    alpha: float = 1.0,
-    power: float = 2.0,
-    omega: float = 1.0,
-    smallest: float = 0.1,
-    largest: float = 10.0,
-    exponent: float = 0.25,
+    alpha: float = DEFAULT_CLOCK.alpha,
+    power: float = DEFAULT_CLOCK.power,
+    omega: float = DEFAULT_CLOCK.omega,
+    smallest: float = DEFAULT_CLOCK.smallest,
+    largest: float = DEFAULT_CLOCK.largest,
+    exponent: float = DEFAULT_CLOCK.exponent,
     max_grad_norm: float | None = None,
 ) -> SamplingAlgorithm:
     """SA-SGLD as a :class:`SamplingAlgorithm`; draws carry weights ``info.weight``.
@@ -170,7 +171,7 @@ def sa_sgld(
             posterior (minibatch log-likelihood already scaled by N/|B|).
         step_size: the base step ``dtau``, a float or a schedule of the step count.
         temperature: T; the time-weighted chain targets ``p^(1/T)``.
-        alpha: the clock's relaxation rate.
+        alpha: the clock's relaxation rate (defaults: :data:`DEFAULT_CLOCK`, ALGORITHMS.md's).
         power: ``s``, the monitor's power of the gradient norm.
         omega: ``Omega``, the monitor's scale.
         smallest: ``m``, the smallest step factor.

@@ -21,7 +21,7 @@ from samplers.base import (
     SGMCMCInfo,
     check_sgmcmc_hyperparameters,
     clip_by_global_norm,
-    normal_like,
+    langevin_step,
 )
 from samplers.schedules import Schedule, as_schedule
 
@@ -61,14 +61,7 @@ def build_kernel(max_grad_norm: float | None = None) -> Callable:
     ) -> tuple[SGLDState, SGMCMCInfo]:
         logdensity, grad = jax.value_and_grad(logdensity_fn)(state.position, batch)
         grad, grad_norm = clip_by_global_norm(grad, max_grad_norm)
-        noise = normal_like(key, state.position)
-        noise_scale = jnp.sqrt(2.0 * step_size * temperature)
-        position = jax.tree.map(
-            lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype),
-            state.position,
-            grad,
-            noise,
-        )
+        position = langevin_step(key, state.position, grad, step_size, temperature)
         info = SGMCMCInfo(jnp.ones((), logdensity.dtype), step_size, logdensity, grad_norm)
         return SGLDState(position, state.step + 1), info
 

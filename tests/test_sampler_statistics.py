@@ -61,6 +61,7 @@ from targets import (
 # The kernel modules. Not ``samplers.sgld``: the package re-exports the functions under the
 # modules' names, so that attribute is the function ``sgld``, not the module.
 BASE = importlib.import_module("samplers.base")
+NORMAL_LIKE = BASE.normal_like  # the original, for the mutation that patches it
 SGLD_MODULE = importlib.import_module("samplers.sgld")
 SGHMC_MODULE = importlib.import_module("samplers.sghmc")
 
@@ -428,13 +429,19 @@ def test_sghmc_scale_adapts_exactly_until_step_count():
 
 
 def kernel_module(setup: Setup):
-    """The module whose globals the setup's kernel reads (normal_like, build_kernel)."""
+    """The module whose ``build_kernel`` the setup's sampler calls."""
     return {"sgld": SGLD_MODULE, "sghmc": SGHMC_MODULE}[setup.sampler]
+
+
+def noise_module(setup: Setup):
+    """The module whose global ``normal_like`` draws the setup's noise (SGLD's Langevin
+    step is ``samplers.base.langevin_step``)."""
+    return {"sgld": BASE, "sghmc": SGHMC_MODULE}[setup.sampler]
 
 
 def noise_scaled_by_sqrt2(key, tree):
     """normal_like with a variance twice too large, as if sqrt(2 eps T) were sqrt(4 eps T)."""
-    return jax.tree.map(lambda n: n * jnp.sqrt(2.0).astype(n.dtype), BASE.normal_like(key, tree))
+    return jax.tree.map(lambda n: n * jnp.sqrt(2.0).astype(n.dtype), NORMAL_LIKE(key, tree))
 
 
 @pytest.mark.parametrize(
@@ -451,7 +458,7 @@ def test_mutation_noise_too_large_is_detected(monkeypatch, name):
     """Noise scaled by sqrt(2) doubles the stationary covariance (the chain samples at T = 2):
     the covariance check must fail on the unchanged setup."""
     setup = SETUPS[name]
-    monkeypatch.setattr(kernel_module(setup), "normal_like", noise_scaled_by_sqrt2)
+    monkeypatch.setattr(noise_module(setup), "normal_like", noise_scaled_by_sqrt2)
     with pytest.raises(AssertionError, match="covariance off by"):
         setup.check(setup.run())
 

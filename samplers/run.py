@@ -158,8 +158,13 @@ class _Stepper(NamedTuple):
             return jax.vmap(self.alg.init)(positions)
         if self.batch_size is None:
             return jax.vmap(self.alg.init, (0, None))(positions, data)
-        rows = permutations[:, :self.batch_size]
-        return jax.vmap(self.alg.init)(positions, jax.tree.map(lambda x: x[rows], data))
+        return jax.vmap(self.alg.init)(positions, self.batch(permutations, 0, data))
+
+    def batch(self, permutations: jax.Array, offset: jax.Array, data):
+        """Every chain's ``offset``-th minibatch of the epoch: rows ``offset * batch_size``
+        onwards of its permutation."""
+        rows = jax.lax.dynamic_slice_in_dim(permutations, offset * self.batch_size, self.batch_size, axis=1)
+        return jax.tree.map(lambda x: x[rows], data)
 
     def refresh_permutations(self, carry: _Carry) -> _Carry:
         """At the first step of an epoch (after the first), draw every chain's next permutation."""
@@ -178,9 +183,8 @@ class _Stepper(NamedTuple):
         elif self.batch_size is None:
             states, info = jax.vmap(self.alg.step, (0, 0, None))(keys, carry.states, data)
         else:
-            offset = carry.step % self.steps_per_epoch
-            rows = jax.lax.dynamic_slice_in_dim(carry.permutations, offset * self.batch_size, self.batch_size, axis=1)
-            states, info = jax.vmap(self.alg.step)(keys, carry.states, jax.tree.map(lambda x: x[rows], data))
+            batch = self.batch(carry.permutations, carry.step % self.steps_per_epoch, data)
+            states, info = jax.vmap(self.alg.step)(keys, carry.states, batch)
         return carry._replace(states=states, step=carry.step + 1), info
 
     def step(self, carry: _Carry, data) -> tuple[_Carry, Any]:

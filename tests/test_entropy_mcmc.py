@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 import samplers
+from experiments.bench import toys
 from targets import correlated_gaussian, sgld_stationary_cov, whitened_error
 from test_sampler_statistics import MAX_DESIGN_BIAS, assert_moments
 
@@ -65,32 +66,19 @@ def test_bad_eta_is_refused():
 # modes; the anchor, at distance ~sqrt(eta) from theta, reaches over the barrier from the
 # sharp mode. Its exact rate there is P(N(-3, 0.04 + eta) > x*) = 0.128 for eta = 1.
 
-FLAT_ETA = 1.0
-FLAT_STEP = 0.002  # eps * lambda_max = 0.002 * (25 + 2) = 0.054 on the sharp mode
-
 
 @pytest.fixture(scope="module")
 def sharp_flat_runs():
-    from posterior import toy_targets
-
-    target = toy_targets.sharp_flat_mixture()
-    pool = jax.numpy.asarray(target.sample(np.random.default_rng(7), 6400), jax.numpy.float32)
-
-    def start(key):
-        return pool[jax.random.randint(key, (), 0, len(pool))]
-
-    common = dict(num_chains=64, num_steps=60_000, burn_in=10_000, thin=50, progress=False)
-    sgld = samplers.sample(samplers.sgld(target.logdensity, FLAT_STEP), jax.random.key(3), start, None, **common)
-    joint = samplers.sample(samplers.entropy_mcmc(target.logdensity, FLAT_STEP, FLAT_ETA, predict_with="both"),
-                            jax.random.key(3), start, None, **common)
-    theta, anchor = joint.samples
-    return tuple(toy_targets.flat_region(np.asarray(draws)) for draws in (sgld.samples, theta, anchor))
+    """Per-chain flat-basin fractions, as ``posterior bench toys`` reports them: SGLD and
+    Entropy-MCMC (eta 1, step 0.002: eps * lambda_max = 0.054 on the sharp mode)."""
+    return toys.flat_basin_fractions(chains=64, steps=60_000)
 
 
 def test_anchor_draws_reach_into_the_flat_basin(sharp_flat_runs):
     from posterior import toy_targets
 
-    sgld, theta, anchor = (in_flat.mean(axis=1) for in_flat in sharp_flat_runs)  # per chain
+    names = ("SGLD", "Entropy-MCMC theta", "Entropy-MCMC anchor")
+    sgld, theta, anchor = (sharp_flat_runs[name] for name in names)
     # The same keys start both samplers' chains at the same exact draws: chain by chain,
     # the anchor's excess over SGLD is the anchor's spill over the barrier.
     excess = anchor - sgld
@@ -104,7 +92,7 @@ def test_anchor_draws_reach_into_the_flat_basin(sharp_flat_runs):
     # excess over SGLD 0.054 +- 0.008.
     spill = anchor[theta == 0.0]
     exact = stats.norm.sf(toy_targets.flat_boundary(), loc=-toy_targets.MODE_OFFSET,
-                          scale=np.sqrt(toy_targets.SHARP_STD**2 + FLAT_ETA))
+                          scale=np.sqrt(toy_targets.SHARP_STD**2 + toys.SHARP_FLAT_ETA))
     assert abs(spill.mean() - exact) <= 3 * spill.std(ddof=1) / np.sqrt(len(spill)), (spill.mean(), exact)
 
 

@@ -439,8 +439,6 @@ def measure_compile_growth(sampler: Sampler, data: Batch, ours: Measurement) -> 
 # ================================================================ reporting
 
 
-
-
 def environment() -> dict:
     """Versions, devices and date, for the report's header."""
     import blackjax

@@ -19,7 +19,7 @@ beside the exact fractions under the target and under the target smoothed by ``e
 
 import argparse
 import json
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke setting: 8 chains, 2,000 steps, 3 step sizes")
 
 
+def _start_from(pool: np.ndarray) -> Callable[[jax.Array], jax.Array]:
+    """``init_params`` for the driver: each chain starts at a random one of ``pool``
+    (exact draws, many more than chains)."""
+    pool = jnp.asarray(pool, jnp.float32)
+
+    def start(key):
+        return pool[jax.random.randint(key, (), 0, len(pool))]
+
+    return start
+
+
 def _run_one(target: Any, sampler: str, step_size: float, *, chains: int, steps: int, starts: np.ndarray,
              seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Draws ``(chains, draws, 2)`` and weights of one sampler at one step size; each chain
@@ -66,12 +77,7 @@ def _run_one(target: Any, sampler: str, step_size: float, *, chains: int, steps:
         algorithm = samplers.sa_sgld(target.logdensity, float(step_size))
     burn_in = steps // 10
     thin = max(1, (steps - burn_in) * chains // (4 * JUDGED_DRAWS))
-    starts = jnp.asarray(starts, jnp.float32)
-
-    def start(key):
-        return starts[jax.random.randint(key, (), 0, len(starts))]
-
-    result = samplers.sample(algorithm, jax.random.key(seed), start, None,
+    result = samplers.sample(algorithm, jax.random.key(seed), _start_from(starts), None,
                              num_chains=chains, num_steps=steps, burn_in=burn_in, thin=thin, progress=False)
     return np.asarray(result.samples, np.float64), np.asarray(result.weights, np.float64)
 
@@ -117,25 +123,30 @@ def _panel(name: str, target: Any, rows: dict[str, list], best: dict) -> dict:
     return {"name": name, "x": x, "y": y, "logdensity": logdensity, "best": panel_best, "sweep": sweep}
 
 
-def sharp_flat(*, chains: int, steps: int) -> list[str]:
-    """SGLD against Entropy-MCMC on the sharp/flat mixture: flat-basin fractions, as table lines."""
+def flat_basin_fractions(*, chains: int, steps: int) -> dict[str, np.ndarray]:
+    """SGLD and Entropy-MCMC on the sharp/flat mixture, with the same keys from the same
+    exact draws: each chain's fraction of draws in the flat basin, for SGLD, ``theta``
+    and the anchor."""
     import samplers
     from posterior import toy_targets
 
     target = toy_targets.sharp_flat_mixture()
-    pool = jnp.asarray(target.sample(np.random.default_rng(7), 100 * chains), jnp.float32)
-
-    def start(key):
-        return pool[jax.random.randint(key, (), 0, len(pool))]
-
+    start = _start_from(target.sample(np.random.default_rng(7), 100 * chains))
     common = dict(num_chains=chains, num_steps=steps, burn_in=steps // 6, thin=50, progress=False)
     log(f"{SHARP_FLAT}: SGLD and Entropy-MCMC at step size {SHARP_FLAT_STEP}, eta {SHARP_FLAT_ETA}")
     sgld = samplers.sample(samplers.sgld(target.logdensity, SHARP_FLAT_STEP), jax.random.key(3), start, None, **common)
     joint = samplers.sample(samplers.entropy_mcmc(target.logdensity, SHARP_FLAT_STEP, SHARP_FLAT_ETA,
                                                   predict_with="both"), jax.random.key(3), start, None, **common)
-    fractions = {name: toy_targets.flat_region(np.asarray(draws)).mean(axis=1)
-                 for name, draws in (("SGLD", sgld.samples), ("Entropy-MCMC theta", joint.samples[0]),
-                                     ("Entropy-MCMC anchor", joint.samples[1]))}
+    return {name: toy_targets.flat_region(np.asarray(draws)).mean(axis=1)
+            for name, draws in (("SGLD", sgld.samples), ("Entropy-MCMC theta", joint.samples[0]),
+                                ("Entropy-MCMC anchor", joint.samples[1]))}
+
+
+def sharp_flat(*, chains: int, steps: int) -> list[str]:
+    """:func:`flat_basin_fractions` against the exact fractions, as table lines."""
+    from posterior import toy_targets
+
+    fractions = flat_basin_fractions(chains=chains, steps=steps)
     exact = {"SGLD": toy_targets.flat_mass(), "Entropy-MCMC theta": toy_targets.flat_mass(),
              "Entropy-MCMC anchor": toy_targets.flat_mass(smoothing=SHARP_FLAT_ETA)}
     excess = fractions["Entropy-MCMC anchor"] - fractions["SGLD"]
@@ -181,9 +192,9 @@ def best_row(rows: list[dict]) -> dict | None:
 def sweep_table(results: dict[str, dict[str, list[dict]]], *, chains: int, steps: int) -> list[str]:
     """The whole sweep and the best of each sampler, as markdown lines."""
     lines = [f"{chains} chains x {steps:,} steps (= gradient evaluations) per chain and run, started from exact "
-             f"draws (the same ones, with the same keys, for every run); SA-SGLD with ALGORITHMS.md's default clock, its draws time-weighted. MMD and sliced W2 "
-             f"against {JUDGED_DRAWS} exact draws; mean error in standard deviations, covariance error relative "
-             f"(Frobenius).", "",
+             f"draws (the same ones, with the same keys, for every run); SA-SGLD with ALGORITHMS.md's default "
+             f"clock, its draws time-weighted. MMD and sliced W2 against {JUDGED_DRAWS} exact draws; mean error in "
+             f"standard deviations, covariance error relative (Frobenius).", "",
              "| target | sampler | step size | MMD | sliced W2 | mean error | cov error |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for name, by_sampler in results.items():

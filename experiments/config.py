@@ -124,21 +124,37 @@ class ClockConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """How the step size varies with the step count: held at ``sampler.step_size``
+    (``constant``), or the cyclical cosine of Zhang et al. (2020) starting every one of
+    ``num_cycles`` equal cycles over ``sampling.num_steps`` at ``sampler.step_size``
+    (``cyclical_cosine``; with ``sampling.burn_in: 0`` and ``sampling.thin`` the cycle
+    length, the draws are the ends of the cycles)."""
+
+    kind: Literal["constant", "cyclical_cosine"] = "constant"
+    num_cycles: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
 class SamplerConfig:
     """The SG-MCMC kernel and its hyperparameters (see ALGORITHMS.md).
 
     ``scale_adaptation`` (SGHMC) adapts the preconditioner during burn-in and then
     freezes it. ``max_grad_norm`` clips the stochastic gradient's global norm. ``clock``
-    is read by SA-SGLD only.
+    is read by SA-SGLD only; ``eta`` (the coupling variance) and ``predict_with`` (which
+    of ``theta``, ``anchor`` or ``both`` the draws are) by Entropy-MCMC only.
     """
 
-    name: Literal["sgld", "sghmc", "sa_sgld"] = "sghmc"
+    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc"] = "sghmc"
     step_size: float = 0.01
+    schedule: ScheduleConfig = ScheduleConfig()
     friction: float = 0.01
     temperature: float = 1.0
     scale_adaptation: bool = True
     max_grad_norm: float | None = None
     clock: ClockConfig = ClockConfig()
+    eta: float = 1.0e-3
+    predict_with: Literal["theta", "anchor", "both"] = "theta"
 
 
 @dataclasses.dataclass(frozen=True)

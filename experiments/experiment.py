@@ -51,25 +51,41 @@ def build_likelihood(config: Config, dataset: Dataset):
     return likelihoods.Categorical()
 
 
+def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
+    """The step size the config asks for: a float, or a schedule of the step count."""
+    settings = config.sampler
+    if settings.schedule.kind == "constant":
+        return settings.step_size
+    return samplers.schedules.cyclical_cosine(settings.step_size, num_steps=config.sampling.num_steps,
+                                              num_cycles=settings.schedule.num_cycles)
+
+
 def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> samplers.SamplingAlgorithm:
-    """SGLD, SGHMC or SA-SGLD with the config's hyperparameters.
+    """SGLD, SGHMC, SA-SGLD or Entropy-MCMC with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
-    every ``prior.gibbs_every`` steps.
+    every ``prior.gibbs_every`` steps (SGLD and SGHMC only).
     """
     settings = config.sampler
-    if settings.name == "sa_sgld" and density.is_hierarchical(prior):
-        # Its state carries the gradient at the position; a Gibbs move would leave it stale.
-        raise ValueError(f"sampler.name=sa_sgld cannot sample the hierarchical prior.kind={config.prior.kind} "
-                         f"(its Gibbs updates would leave SA-SGLD's stored gradient stale); use sgld or sghmc")
+    if settings.name in ("sa_sgld", "entropy_mcmc") and density.is_hierarchical(prior):
+        # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
+        # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree
+        # a Gibbs move could update.
+        raise ValueError(f"sampler.name={settings.name} cannot sample the hierarchical "
+                         f"prior.kind={config.prior.kind} (its Gibbs updates do not fit the sampler's state); "
+                         f"use sgld or sghmc")
+    step_size = build_schedule(config)
     if settings.name == "sgld":
-        alg = samplers.sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
+        alg = samplers.sgld(logdensity_fn, step_size, temperature=settings.temperature,
                             max_grad_norm=settings.max_grad_norm)
     elif settings.name == "sa_sgld":
-        alg = samplers.sa_sgld(logdensity_fn, settings.step_size, temperature=settings.temperature,
+        alg = samplers.sa_sgld(logdensity_fn, step_size, temperature=settings.temperature,
                                max_grad_norm=settings.max_grad_norm, **dataclasses.asdict(settings.clock))
+    elif settings.name == "entropy_mcmc":
+        alg = samplers.entropy_mcmc(logdensity_fn, step_size, settings.eta, temperature=settings.temperature,
+                                    max_grad_norm=settings.max_grad_norm, predict_with=settings.predict_with)
     else:
-        alg = samplers.sghmc(logdensity_fn, settings.step_size, friction=settings.friction,
+        alg = samplers.sghmc(logdensity_fn, step_size, friction=settings.friction,
                              temperature=settings.temperature, max_grad_norm=settings.max_grad_norm,
                              scale_adaptation_steps=config.sampling.burn_in if settings.scale_adaptation else 0)
     if not density.is_hierarchical(prior):
@@ -79,6 +95,21 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> sample
         return {**position, "prior": prior.gibbs(key, position["network"])}
 
     return samplers.with_gibbs(alg, redraw_prior, every=config.prior.gibbs_every)
+
+
+def draws_of(config: Config, samples: Any, weights: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The draws predictions average over, one parameter tree with axes (chain, draw):
+    Entropy-MCMC's ``predict_with: both`` keeps ``(theta, anchor)`` pairs, which become
+    two draws each (theta, then its anchor, with the pair's weight)."""
+    if config.sampler.name != "entropy_mcmc" or config.sampler.predict_with != "both":
+        return samples, weights
+    theta, anchor = samples
+
+    def interleave(a, b):
+        paired = jnp.stack([a, b], axis=2)
+        return paired.reshape(a.shape[0], 2 * a.shape[1], *a.shape[2:])
+
+    return jax.tree.map(interleave, theta, anchor), np.repeat(np.asarray(weights), 2, axis=1)
 
 
 def _moment_name(likelihood) -> str:
@@ -165,11 +196,12 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         progress=progress)
     log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
 
-    finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(result.samples))
+    draws, weights = draws_of(config, result.samples, result.weights)
+    finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(draws))
     report: dict[str, Any] = {
         "status": "ok" if finite else "diverged",
         "num_chains": run.num_chains,
-        "draws_per_chain": int(result.weights.shape[1]),
+        "draws_per_chain": int(weights.shape[1]),
         "num_train": len(dataset.x_train),
         "num_test": len(dataset.x_test),
         "compile_seconds": result.timings["compile_seconds"],
@@ -177,12 +209,14 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "devices": [str(device) for device in jax.devices()],
         "versions": versions(),
     }
+    if config.sampler.name == "sa_sgld" and "step_size" in result.info:
+        # The clock's step psi * dtau, to compare with the fixed step of SGLD.
+        report["mean_physical_step"] = float(np.mean(result.info["step_size"]))
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
     if finite:
-        summary, test_predictions = evaluate(network, likelihood, result.samples, result.weights,
-                                             dataset.x_test, dataset.y_test)
+        summary, test_predictions = evaluate(network, likelihood, draws, weights, dataset.x_test, dataset.y_test)
         if dataset.task == "classification":
             report.update(metrics.classification_metrics(summary, dataset.y_test))
         else:
@@ -192,7 +226,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
                 report["test_nll_gap"] = -metrics.log_likelihood(summary["log_density"][dataset.test_in_gap],
                                                                  scale=dataset.y_std)
             report["test_ll_kind"] = "log density of the weighted predictive mixture"
-        rhat, ess = diagnostics.per_prediction(test_predictions, result.weights)
+        rhat, ess = diagnostics.per_prediction(test_predictions, weights)
         report.update(diagnostics.worst(rhat, ess))
     report["wall_seconds"] = time.perf_counter() - began
     logdensity = result.info.get("logdensity")

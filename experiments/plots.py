@@ -85,36 +85,43 @@ def prior_functions(path: pathlib.Path, *, x, gp, initial, fitted, title: str) -
 
 
 def toy_sweep(path, *, panels: list[dict]) -> None:
-    """For each 2-D target a row: SGLD's and SA-SGLD's draws at their best step sizes over
-    the log-density contours (SA-SGLD's draws sized by weight), and MMD against step size.
+    """For each 2-D target a row: each sampler's draws at its best step size over the
+    log-density contours (time-weighted draws sized by weight), and the squared MMD
+    against step size.
 
     Each panel is ``{"name", "x", "y", "logdensity" (len(y), len(x)), "best": {sampler:
     (step_size, draws (n, 2), weights (n,)) or None}, "sweep": {sampler: (step_sizes,
-    mmd with NaN where it diverged)}}``.
+    squared MMD, its standard error; NaN where it diverged)}, "floor": the squared MMD
+    of exact draws}``.
     """
-    figure, axes = plt.subplots(len(panels), 3, figsize=(13, 3.8 * len(panels)), squeeze=False)
+    columns = 1 + max(len(panel["best"]) for panel in panels)
+    figure, axes = plt.subplots(len(panels), columns, figsize=(4.3 * columns, 3.8 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
         levels = np.max(panel["logdensity"]) - np.array([12.0, 8.0, 5.0, 3.0, 2.0, 1.0, 0.5])
-        for axes_, sampler in zip(row[:2], ("sgld", "sa_sgld")):
+        for index, (axes_, sampler) in enumerate(zip(row[:-1], panel["best"])):
             axes_.contour(panel["x"], panel["y"], panel["logdensity"], levels=levels, colors="0.5", linewidths=0.7)
             best = panel["best"][sampler]
             if best is None:
-                axes_.set_title(f"{panel['name']}: {sampler} diverged at every step size")
+                axes_.set_title(f"{panel['name']}: {sampler}\ndiverged at every step size", fontsize=9)
                 continue
             step_size, draws, weights = best
-            sizes = 4.0 * weights / np.mean(weights)
-            axes_.scatter(draws[:, 0], draws[:, 1], s=sizes, alpha=0.3, color="C0" if sampler == "sgld" else "C1",
-                          linewidths=0)
-            axes_.set(title=f"{panel['name']}: {sampler} at its best step {step_size:.3g}",
-                      xlim=(panel["x"][0], panel["x"][-1]), ylim=(panel["y"][0], panel["y"][-1]))
-        for sampler, color in (("sgld", "C0"), ("sa_sgld", "C1")):
-            step_sizes, mmd = panel["sweep"][sampler]
-            row[2].plot(step_sizes, mmd, "o-", color=color, label=sampler)
-            diverged = np.isnan(mmd)
+            axes_.scatter(draws[:, 0], draws[:, 1], s=4.0 * weights / np.mean(weights), alpha=0.3,
+                          color=f"C{index}", linewidths=0)
+            axes_.set(xlim=(panel["x"][0], panel["x"][-1]), ylim=(panel["y"][0], panel["y"][-1]))
+            axes_.set_title(f"{panel['name']}: {sampler}\nat its best step {step_size:.3g}", fontsize=9)
+        for axes_ in row[len(panel["best"]):-1]:
+            axes_.axis("off")
+        sweep = row[-1]
+        for index, (sampler, (step_sizes, squared, se)) in enumerate(panel["sweep"].items()):
+            sweep.errorbar(step_sizes, squared, yerr=se, fmt="o-", color=f"C{index}", label=sampler, capsize=2)
+            diverged = np.isnan(squared)
             if diverged.any():
-                row[2].plot(step_sizes[diverged], np.full(diverged.sum(), np.nanmax(mmd) if (~diverged).any() else 1.0),
-                            "x", color=color, markersize=9)
-        row[2].set(xscale="log", yscale="log", xlabel="step size (SA-SGLD: base step)", ylabel="MMD to exact draws",
-                   title=f"{panel['name']}: x = diverged")
-        row[2].legend(fontsize=8)
+                top = np.nanmax(squared) if (~diverged).any() else 1.0
+                sweep.plot(step_sizes[diverged], np.full(diverged.sum(), top), "x", color=f"C{index}", markersize=9)
+        sweep.axhline(panel["floor"], color="0.4", linestyle=":", label="exact draws")
+        # symlog: the unbiased estimate is near zero, or a little below, for good samplers.
+        sweep.set_yscale("symlog", linthresh=1e-4)
+        sweep.set(xscale="log", xlabel="step size (SA-SGLD: base step)", ylabel="squared MMD to the truth (unbiased)")
+        sweep.set_title(f"{panel['name']}: x = diverged", fontsize=9)
+        sweep.legend(fontsize=7)
     _save(figure, path)

@@ -9,6 +9,8 @@ the test points, say whether the chains have mixed where it counts.
 import numpy as np
 from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
 
+from posterior.predictive import chain_balanced
+
 __all__ = ["MIN_DRAWS", "per_prediction", "worst"]
 
 # split_gelman_rubin halves each chain and needs at least 2 draws per half to estimate a
@@ -52,7 +54,7 @@ def per_prediction(predictions, weights=None) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         if weights is None:
             return np.asarray(split_gelman_rubin(predictions)), np.asarray(effective_sample_size(predictions))
-        weights = np.asarray(weights, np.float64)
+        weights = chain_balanced(np.asarray(weights, np.float64))  # as the predictive combines chains
         weights = (weights / weights.mean()).reshape(weights.shape + (1,) * (predictions.ndim - 2))
         mean = np.sum(weights * predictions, axis=(0, 1)) / np.sum(weights, axis=(0, 1))
         weighted_variance = np.sum(weights * (predictions - mean) ** 2, axis=(0, 1)) / np.sum(weights, axis=(0, 1))

@@ -5,10 +5,13 @@ draws (SA-SGLD) are judged as the distribution they represent: a draw of weight 
 as two draws of weight 1. Weights are normalised internally. All arithmetic is float64
 NumPy: these run once per experiment on a few thousand points.
 
-- :func:`mmd`: maximum mean discrepancy with an RBF kernel whose bandwidth is the median
-  pairwise distance of the reference sample (the median heuristic, taken on the truth
-  so that every sampler judged against it is judged by the same kernel); the biased
-  (V-statistic) estimate, so weights enter linearly.
+- :func:`squared_mmd` and :func:`mmd`: maximum mean discrepancy with an RBF kernel whose
+  bandwidth is the median pairwise distance of the reference sample (the median
+  heuristic, taken on the truth so that every sampler judged against it is judged by the
+  same kernel). :func:`squared_mmd` is by default the unbiased estimate (a sample's
+  kernel with itself left out), whose mean is zero for exact draws however few there
+  are, so that samplers near the truth are told apart; :func:`mmd` is the root of the
+  biased (V-statistic) estimate, never negative. Weights enter linearly in both.
 - :func:`sliced_wasserstein`: the sliced 2-Wasserstein distance, averaging the exact 1-D
   W2 between weighted empirical distributions over random directions.
 - :func:`moment_errors`: the error of the weighted mean (in units of the exact standard
@@ -22,7 +25,7 @@ References:
 
 import numpy as np
 
-__all__ = ["mmd", "sliced_wasserstein", "moment_errors", "weighted_moments"]
+__all__ = ["mmd", "squared_mmd", "median_bandwidth", "sliced_wasserstein", "moment_errors", "weighted_moments"]
 
 
 def _normalised(weights: np.ndarray | None, n: int) -> np.ndarray:
@@ -43,30 +46,80 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None, :] - 2.0 * a @ b.T, 0.0)
 
 
-def mmd(samples, reference, *, weights=None, bandwidth: float | None = None) -> float:
-    """The RBF-kernel MMD between weighted ``samples`` and an unweighted ``reference``.
+_KERNEL_ROWS = 2048  # rows of a kernel matrix held at once: 2048 x 16384 float64 is 256 MiB
+
+
+def _kernel_mean(p: np.ndarray, u: np.ndarray, q: np.ndarray, v: np.ndarray, bandwidth: float, *,
+                 without_diagonal: bool = False) -> float:
+    """``p @ K(u, v) @ q`` for the RBF kernel, a block of rows at a time (optionally with
+    ``K``'s diagonal left out, when ``u`` and ``v`` are the same points)."""
+    total = 0.0
+    for start in range(0, len(u), _KERNEL_ROWS):
+        block = np.exp(-_squared_distances(u[start:start + _KERNEL_ROWS], v) / (2.0 * bandwidth**2))
+        if without_diagonal:
+            rows = np.arange(len(block))
+            block[rows, start + rows] = 0.0
+        total += float(p[start:start + _KERNEL_ROWS] @ block @ q)
+    return total
+
+
+def median_bandwidth(reference, *, max_points: int = 4096) -> float:
+    """The median heuristic: the median pairwise distance of (at most ``max_points``
+    evenly spaced) reference points."""
+    y = _points(reference)
+    y = y[np.linspace(0, len(y) - 1, min(max_points, len(y))).astype(int)]
+    return float(np.sqrt(np.median(_squared_distances(y, y))))
+
+
+def squared_mmd(samples, reference, *, weights=None, bandwidth: float | None = None, unbiased: bool = True) -> float:
+    """The squared RBF-kernel MMD between weighted ``samples`` and an unweighted ``reference``.
+
+    ``MMD^2 = E k(x, x') + E k(y, y') - 2 E k(x, y)``. The unbiased estimate leaves out
+    each point's kernel with itself from the first two terms (renormalising the weights
+    of the pairs left), so it may be slightly negative; the biased one keeps them, which
+    adds about ``1/n + 1/m`` for ``n`` samples and ``m`` reference points.
 
     Args:
         samples: ``(..., d)`` points (leading axes are flattened, e.g. chain and draw).
         reference: ``(m, d)`` points, e.g. exact draws from the target.
         weights: the samples' weights, shaped like their leading axes (None: equal).
-        bandwidth: the kernel's length scale; None takes the median pairwise distance
-            of the reference points.
+        bandwidth: the kernel's length scale; None takes :func:`median_bandwidth` of the
+            reference.
+        unbiased: leave out the diagonal terms.
 
     Returns:
-        ``sqrt(max(MMD^2, 0))`` with ``k(x, y) = exp(-|x - y|^2 / (2 bandwidth^2))``.
+        The estimate of ``MMD^2`` with ``k(x, y) = exp(-|x - y|^2 / (2 bandwidth^2))``.
     """
     x, y = _points(samples), _points(reference)
     a, b = _normalised(weights, len(x)), _normalised(None, len(y))
     if bandwidth is None:
-        bandwidth = float(np.sqrt(np.median(_squared_distances(y, y))))
+        bandwidth = median_bandwidth(y)
     if not bandwidth > 0:
         raise ValueError(f"bandwidth must be positive, got {bandwidth}")
 
-    def kernel_mean(p, u, q, v):
-        return float(p @ np.exp(-_squared_distances(u, v) / (2.0 * bandwidth**2)) @ q)
+    def within(p, u):
+        pairs = 1.0 - float(p @ p) if unbiased else 1.0
+        if not pairs > 0:
+            raise ValueError("the unbiased MMD needs at least two points with positive weight on each side")
+        return _kernel_mean(p, u, p, u, bandwidth, without_diagonal=unbiased) / pairs
 
-    squared = kernel_mean(a, x, a, x) + kernel_mean(b, y, b, y) - 2.0 * kernel_mean(a, x, b, y)
+    return within(a, x) + within(b, y) - 2.0 * _kernel_mean(a, x, b, y, bandwidth)
+
+
+def mmd(samples, reference, *, weights=None, bandwidth: float | None = None) -> float:
+    """The RBF-kernel MMD between weighted ``samples`` and an unweighted ``reference``:
+    the root of :func:`squared_mmd`'s biased estimate (never negative).
+
+    Args:
+        samples: ``(..., d)`` points (leading axes are flattened, e.g. chain and draw).
+        reference: ``(m, d)`` points, e.g. exact draws from the target.
+        weights: the samples' weights, shaped like their leading axes (None: equal).
+        bandwidth: the kernel's length scale; None takes the median heuristic.
+
+    Returns:
+        ``sqrt(max(MMD^2, 0))``.
+    """
+    squared = squared_mmd(samples, reference, weights=weights, bandwidth=bandwidth, unbiased=False)
     return float(np.sqrt(max(squared, 0.0)))
 
 

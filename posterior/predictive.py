@@ -8,7 +8,8 @@ predictive density at test point ``i`` is the mixture
 and each predictive moment is the same weighted average of the per-draw moments that the
 likelihood reports (``posterior.likelihoods``). A :class:`Predictive` keeps only running
 sums, so memory does not grow with the number of draws: ``init`` once, ``update`` for
-every draw, ``combine`` accumulators from different chains or devices, and
+every draw, ``combine`` accumulators of draws split across devices,
+``combine_chains`` those of different chains (each chain counting equally), and
 ``summarise`` at the end. The density sum is kept in log space and accumulated by
 log-sum-exp, because a poorly fitted test point's density underflows in float32.
 
@@ -25,7 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Predictive", "init", "update", "combine", "combine_chains", "summarise"]
+__all__ = ["Predictive", "init", "update", "combine", "chain_balanced", "combine_chains", "summarise"]
 
 ArrayTree = Any
 
@@ -119,19 +120,44 @@ def combine(a: Predictive, b: Predictive) -> Predictive:
     )
 
 
+def _chain_scales(totals):
+    """The factors that bring each chain's weight sum in ``totals`` to their mean (0 for a
+    chain of zero total weight); arithmetic only, so NumPy and JAX arrays both work."""
+    positive = totals > 0
+    return totals.mean() / (totals + (1 - positive)) * positive
+
+
+def chain_balanced(weights):
+    """``(chain, draw)`` weights rescaled so that every chain's weights have the same sum
+    (their mean): each chain then counts as one estimate, however its weights summed.
+
+    A time-rescaled sampler's time average is exact chain by chain; pooling the raw
+    weights of chains that never leave their starting modes would instead weigh each
+    mode by how large its steps are (its chains' summed clock). With equal weights this
+    changes nothing. Works on NumPy and JAX arrays.
+    """
+    return weights * _chain_scales(weights.sum(axis=1, keepdims=True))
+
+
 def combine_chains(stacked: Predictive) -> Predictive:
-    """Merge accumulators stacked on a leading axis (e.g. one per chain, from ``vmap``).
+    """Merge accumulators stacked on a leading chain axis (e.g. one per chain, from
+    ``vmap``), each chain counting equally (:func:`chain_balanced`).
 
     Args:
         stacked: a :class:`Predictive` whose every leaf has a leading chain axis.
 
     Returns:
-        The accumulator of all draws of all chains, without the leading axis.
+        One accumulator of all chains' draws, every chain's weights rescaled to the mean
+        of the chains' weight sums (for equal weights and equal numbers of draws, exactly
+        the accumulator of all draws).
     """
+    scale = _chain_scales(stacked.weight_sum)
     return Predictive(
-        weight_sum=jnp.sum(stacked.weight_sum, axis=0),
-        log_density_sum=jax.nn.logsumexp(stacked.log_density_sum, axis=0),
-        moment_sums=jax.tree.map(lambda total: jnp.sum(total, axis=0), stacked.moment_sums),
+        weight_sum=jnp.sum(stacked.weight_sum * scale, axis=0),
+        log_density_sum=jax.nn.logsumexp(
+            stacked.log_density_sum + _expand_like(jnp.log(scale), stacked.log_density_sum), axis=0),
+        moment_sums=jax.tree.map(lambda total: jnp.sum(_expand_like(scale, total) * total, axis=0),
+                                 stacked.moment_sums),
     )
 
 

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import run_posterior, write_uci_folder
 from experiments import config as configs
-from experiments import runs
+from experiments import experiment, runs
 
 TINY = {
     "name": "tiny",
@@ -130,11 +130,38 @@ def test_sa_sgld_runs_from_a_config_with_its_clock(tmp_path):
     assert configs.load(directory / "config.yaml").sampler.clock.omega == 1e4
 
 
-def test_sa_sgld_refuses_a_hierarchical_prior(tmp_path):
+@pytest.mark.parametrize("sampler", ["sa_sgld", "entropy_mcmc"])
+def test_a_sampler_without_gibbs_moves_refuses_a_hierarchical_prior(tmp_path, sampler):
     config = configs.from_dict({**TINY, "data": {"name": "toy1d"}, "prior": {"kind": "fh"},
-                                "sampler": {"name": "sa_sgld", "step_size": 1e-3}})
-    with pytest.raises(ValueError, match="sa_sgld cannot sample the hierarchical prior.kind=fh"):
+                                "sampler": {"name": sampler, "step_size": 1e-3}})
+    with pytest.raises(ValueError, match=f"{sampler} cannot sample the hierarchical prior.kind=fh"):
         runs.execute(config, results=tmp_path, force=False)
+
+
+def test_entropy_mcmc_keeps_cycle_ends_and_predicts_with_both(tmp_path):
+    config = configs.from_dict({
+        **TINY, "data": {"name": "digits"}, "likelihood": {"name": "categorical"},
+        "sampler": {"name": "entropy_mcmc", "step_size": 2e-4, "eta": 1e-3, "predict_with": "both",
+                    "schedule": {"kind": "cyclical_cosine", "num_cycles": 4}},
+        "sampling": {"num_chains": 2, "num_steps": 800, "burn_in": 0, "thin": 200, "batch_size": 64}})
+    schedule = experiment.build_schedule(config)
+    np.testing.assert_allclose([schedule(0), schedule(100), schedule(199), schedule(200)],
+                               [2e-4, 1e-4, 2e-4 * (np.cos(np.pi * 199 / 200) + 1) / 2, 2e-4], rtol=1e-3)
+    _, metrics = runs.execute(config, results=tmp_path, force=False)
+    assert metrics["status"] == "ok" and metrics["test_accuracy"] > 0.8
+    assert metrics["draws_per_chain"] == 2 * 4  # a theta and its anchor at the end of each of 4 cycles
+
+
+def test_both_makes_each_pair_two_draws_of_the_pair_weight():
+    config = configs.from_dict({**TINY, "sampler": {"name": "entropy_mcmc", "predict_with": "both"}})
+    theta = {"w": np.arange(6.0).reshape(2, 3)}  # (chain, draw)
+    anchor = {"w": -np.arange(6.0).reshape(2, 3)}
+    weights = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    draws, draw_weights = experiment.draws_of(config, (theta, anchor), weights)
+    np.testing.assert_array_equal(draws["w"][0], [0.0, -0.0, 1.0, -1.0, 2.0, -2.0])
+    np.testing.assert_array_equal(draw_weights[1], [4.0, 4.0, 5.0, 5.0, 6.0, 6.0])
+    theta_only = configs.from_dict({**TINY, "sampler": {"name": "entropy_mcmc"}})
+    assert experiment.draws_of(theta_only, theta, weights)[0] is theta
 
 
 def test_the_compilation_cache_lives_in_the_user_cache(monkeypatch, tmp_path):

@@ -62,3 +62,27 @@ def test_moment_errors_of_a_known_sample():
 def test_bad_weights_are_refused(weights):
     with pytest.raises(ValueError, match="weights"):
         distances.mmd(np.zeros((2, 2)), np.ones((3, 2)), weights=weights)
+
+
+def test_unbiased_squared_mmd_of_exact_draws_is_centred_on_zero():
+    # 40 pairs of independent N(0, I) samples of 300 points: the unbiased estimate averages
+    # to zero (its spread is ~1/n, so the mean of 40 is within a few 1e-4), while the
+    # biased one sits (1 - E k(x, x')) (1/n + 1/m) above it: E k ~ 0.55 at the
+    # median-heuristic bandwidth in 2-D, so about 0.9 / 300.
+    unbiased, biased = [], []
+    for seed in range(40):
+        samples, reference = gaussian(300, seed=2 * seed), gaussian(300, seed=2 * seed + 1)
+        unbiased.append(distances.squared_mmd(samples, reference))
+        biased.append(distances.squared_mmd(samples, reference, unbiased=False))
+    unbiased, biased = np.array(unbiased), np.array(biased)
+    assert abs(unbiased.mean()) < 4 * unbiased.std(ddof=1) / np.sqrt(len(unbiased)), unbiased.mean()
+    assert 0.6 / 300 < biased.mean() - unbiased.mean() < 1.2 / 300
+    assert distances.squared_mmd(gaussian(300, 0.5, 3), gaussian(300, seed=4)) > 10 * unbiased.std(ddof=1)
+
+
+def test_kernel_blocks_do_not_change_the_answer(monkeypatch):
+    rng = np.random.default_rng(6)
+    samples, reference, weights = rng.normal(size=(70, 2)), rng.normal(size=(90, 2)), rng.uniform(0.5, 2, 70)
+    whole = distances.squared_mmd(samples, reference, weights=weights)
+    monkeypatch.setattr(distances, "_KERNEL_ROWS", 16)
+    assert distances.squared_mmd(samples, reference, weights=weights) == pytest.approx(whole, rel=1e-12)

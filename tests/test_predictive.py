@@ -71,11 +71,38 @@ def test_combining_chains_equals_one_accumulator_of_all_draws():
     per_chain = jax.vmap(feed_scan, in_axes=(0, 0, 0, None))(
         outputs.reshape(3, 2, NUM_POINTS, 1), log_precisions.reshape(3, 2), weights.reshape(3, 2), y)
     assert per_chain.log_density_sum.shape == (3, NUM_POINTS)
-    assert_same(predictive.combine_chains(per_chain), everything)
+    # Chains count equally: the merged accumulator is that of all draws with every
+    # chain's weights rescaled to the same sum.
+    balanced = predictive.chain_balanced(weights.reshape(3, 2)).reshape(-1)
+    assert_same(predictive.combine_chains(per_chain), feed(outputs, log_precisions, balanced, y))
+    np.testing.assert_allclose(predictive.chain_balanced(weights.reshape(3, 2)).sum(axis=1),
+                               np.full(3, float(weights.sum()) / 3), rtol=1e-6)
     # Summaries of stacked accumulators are per chain.
     per_chain_summary = predictive.summarise(per_chain)
     assert_same(jax.tree.map(lambda x: x[1], per_chain_summary),
                 predictive.summarise(feed(outputs[2:4], log_precisions[2:4], weights[2:4], y)))
+
+
+def test_each_chain_counts_once_whatever_its_weights_sum_to():
+    # Two chains that never leave their modes: outputs 0 with weights 1 and outputs 1
+    # with weights 3 (a clock that steps three times as far there). Pooled weights would
+    # put the predictive mean at 0.75; each chain's time average counts once: 0.5.
+    likelihood = likelihoods.Gaussian(noise_std=1.0)
+    outputs = jnp.stack([jnp.zeros((4, 1, 1)), jnp.ones((4, 1, 1))])  # (chain, draw, point, 1)
+    weights = jnp.array([[1.0] * 4, [3.0] * 4])
+
+    def one_chain(chain_outputs, chain_weights):
+        def step(acc, draw):
+            return predictive.update(acc, likelihood=likelihood, lik_params={}, outputs=draw[0], y=jnp.zeros(1),
+                                     weight=draw[1]), None
+
+        start = predictive.init(likelihood, {}, chain_outputs[0], jnp.zeros(1))
+        return jax.lax.scan(step, start, (chain_outputs, chain_weights))[0]
+
+    summary = predictive.summarise(predictive.combine_chains(jax.vmap(one_chain)(outputs, weights)))
+    np.testing.assert_allclose(summary["mean"], [0.5], rtol=1e-6)
+    np.testing.assert_allclose(predictive.chain_balanced(np.array([[1.0, 1.0], [3.0, 3.0], [0.0, 0.0]])),
+                               [[4 / 3] * 2, [4 / 3] * 2, [0.0] * 2])
 
 
 def test_works_under_jit():

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ValueError as error:  # bad input the library refused: one line, no traceback
-        print(f"posterior: error: {error}", file=sys.stderr)
+        # Messages quote paths and names from the input, which may hold line breaks.
+        print(f"posterior: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
         return 2
 
 

@@ -1,8 +1,10 @@
 """Experiment configs: a typed schema, YAML loading, ``key=value`` overrides.
 
 A config is a tree of frozen dataclasses (:class:`Config` at the root). Loading checks
-every key and value against the field types, so a misspelt key or a string where a
-number belongs is refused with one line naming the key, before anything runs. The
+every key and value against the field types, then the ranges and combinations the types
+cannot express (a positive step size, a burn-in shorter than the run, a prior the sampler
+can sample), so a misspelt key, a string where a number belongs or a count of zero chains
+is refused with one line naming the key, before anything runs. The
 resolved config is written back to each run directory, so every number a run reports
 traces to a file.
 """
@@ -10,12 +12,16 @@ traces to a file.
 import copy
 import dataclasses
 import pathlib
+import reprlib
 import types
 import typing
 from typing import Any, Literal
 
 import yaml
 
+from posterior.data import DATASETS
+from posterior.models import ACTIVATIONS
+from samplers.base import check_positive
 from samplers.sa_sgld import DEFAULT_CLOCK
 
 
@@ -88,6 +94,10 @@ class PriorTargetConfig:
     """The GP a fitted prior matches: ``kernel`` is a ``priors.gp.kernel_from_spec`` mapping."""
 
     kernel: dict = dataclasses.field(default_factory=lambda: {"kind": "rbf", "variance": 1.0, "lengthscale": 1.0})
+
+
+# The prior kinds whose precisions are sampled too, by Gibbs updates between steps.
+HIERARCHICAL_PRIORS = ("fh", "gpih")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +200,42 @@ class Config:
     mesh: MeshConfig = MeshConfig()
 
 
+# Values quoted in messages are cut short: a YAML alias can stand for a structure whose
+# full repr would be gigabytes (or never end), and a message is one line.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 80
+# A mapping-valued key (a kernel or measurement spec) is plain data; beyond these it is
+# a cycle or an alias bomb, which config.yaml could never be written from.
+_MAX_DEPTH = 32
+_MAX_NODES = 10_000
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened for a one-line message."""
+    return _QUOTE.repr(value)
+
+
+def _check_plain_data(value: Any, key: str) -> None:
+    """Refuse a mapping-valued key unless it holds only scalars, lists and mappings, finitely."""
+    pending, visited = [(value, 0)], 0
+    while pending:
+        node, depth = pending.pop()
+        visited += 1
+        if depth > _MAX_DEPTH or visited > _MAX_NODES:
+            raise ConfigError(f"config key '{key}' is nested deeper than {_MAX_DEPTH} levels or holds more than "
+                              f"{_MAX_NODES} values (a cycle of YAML aliases?)")
+        if isinstance(node, dict):
+            if not all(isinstance(child, _SCALARS) for child in node):
+                raise ConfigError(f"config key '{key}' has a mapping key that is not a scalar")
+            pending.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            pending.extend((child, depth + 1) for child in node)
+        elif not isinstance(node, _SCALARS):
+            raise ConfigError(f"config key '{key}' must hold only numbers, strings, lists and mappings, "
+                              f"got {_shown(node)}")
+
+
 def _type_name(annotation: Any) -> str:
     if typing.get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(choice) for choice in typing.get_args(annotation))
@@ -216,34 +262,132 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
             return value
     elif annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond the float range: refused below
+                pass
     elif annotation is type(None):
         if value is None:
             return None
+    elif annotation is dict:
+        if isinstance(value, dict):
+            _check_plain_data(value, key)
+            return value
     elif isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
         return value
-    raise ConfigError(f"config key '{key}' must be {_type_name(annotation)}, got {value!r}")
+    raise ConfigError(f"config key '{key}' must be {_type_name(annotation)}, got {_shown(value)}")
 
 
 def _build(cls: type, values: Any, prefix: str) -> Any:
     """An instance of the dataclass ``cls`` from a mapping, refusing unknown keys."""
     where = f"'{prefix}'" if prefix else "the config"
     if not isinstance(values, dict):
-        raise ConfigError(f"{where} must be a mapping of keys to values, got {values!r}")
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {_shown(values)}")
     hints = typing.get_type_hints(cls)
     fields = {field.name: field for field in dataclasses.fields(cls)}
     for key in values:
         if key not in fields:
-            raise ConfigError(f"unknown config key '{prefix + '.' if prefix else ''}{key}' "
+            raise ConfigError(f"unknown config key {_shown(f'{prefix}.{key}' if prefix else key)} "
                               f"(known in {where}: {', '.join(fields)})")
     arguments = {}
     for name, field in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in values:
             arguments[name] = _convert(values[name], hints[name], key)
-        elif field.default is dataclasses.MISSING:
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"config key '{key}' is required")
     return cls(**arguments)
+
+
+def _require(holds: bool, key: str, requirement: str, value: Any) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``holds``."""
+    if not holds:
+        raise ConfigError(f"config key '{key}' must be {requirement}, got {_shown(value)}")
+
+
+def _count(key: str, value: int, minimum: int) -> None:
+    """A count or index: at least ``minimum`` and, as JAX counts in 32-bit integers, below 2**31."""
+    _require(minimum <= value < 2**31, key, f"an integer in [{minimum}, 2**31)", value)
+
+
+def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
+    """The samplers' own rule (:func:`samplers.base.check_positive`), naming the config key."""
+    try:
+        check_positive(f"config key '{key}'", value, allow_zero=allow_zero)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _check_values(config: Config) -> None:
+    """Refuse values of the right type but out of range, and settings that cannot go together.
+
+    Everything that can be judged without the data is judged here, so that a bad value
+    fails at once rather than after loading data, fitting a prior or compiling.
+
+    Raises:
+        ConfigError: naming the first offending key.
+    """
+    name = config.name
+    # The name is a folder of the results directory: one level, never outside it.
+    _require(name not in ("", ".", "..") and not any(c in name for c in "/\\\0"), "name",
+             "a plain folder name (no '/', backslash or NUL; not empty, '.' or '..')", name)
+    # JAX's default 32-bit keys keep a seed's low 32 bits: seed 2**32 would repeat seed 0.
+    _require(0 <= config.seed < 2**32, "seed", "an integer in [0, 2**32)", config.seed)
+    _require(config.data.name in DATASETS, "data.name", f"one of {', '.join(DATASETS)}", config.data.name)
+    _count("data.split", config.data.split, 0)
+
+    _count("model.width", config.model.width, 1)
+    _count("model.depth", config.model.depth, 0)
+    _require(config.model.activation in ACTIVATIONS, "model.activation", f"one of {', '.join(ACTIVATIONS)}",
+             config.model.activation)
+
+    for field in ("noise_std", "precision_shape", "precision_rate"):
+        _positive(f"likelihood.{field}", getattr(config.likelihood, field))
+
+    prior = config.prior
+    _positive("prior.scale", prior.scale)
+    _positive("prior.bias_scale", prior.bias_scale)
+    _count("prior.gibbs_every", prior.gibbs_every, 1)
+    for field in ("num_iterations", "num_functions", "critic_steps", "evaluation_steps"):
+        _count(f"prior.fit.{field}", getattr(prior.fit, field), 1)
+    _positive("prior.fit.critic_learning_rate", prior.fit.critic_learning_rate)
+    _positive("prior.fit.prior_learning_rate", prior.fit.prior_learning_rate)
+    _positive("prior.fit.gradient_penalty", prior.fit.gradient_penalty, allow_zero=True)
+
+    sampler, sampling = config.sampler, config.sampling
+    _positive("sampler.step_size", sampler.step_size)
+    _require(0.0 < sampler.friction <= 1.0, "sampler.friction", "in (0, 1]", sampler.friction)
+    _positive("sampler.temperature", sampler.temperature, allow_zero=True)
+    if sampler.max_grad_norm is not None:
+        _positive("sampler.max_grad_norm", sampler.max_grad_norm)
+    for field in dataclasses.fields(ClockConfig):
+        _positive(f"sampler.clock.{field.name}", getattr(sampler.clock, field.name))
+    _require(sampler.clock.smallest < sampler.clock.largest, "sampler.clock.smallest",
+             f"below sampler.clock.largest={sampler.clock.largest}", sampler.clock.smallest)
+    _positive("sampler.eta", sampler.eta)
+    if sampler.name in ("sa_sgld", "entropy_mcmc") and prior.kind in HIERARCHICAL_PRIORS:
+        # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
+        # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree
+        # a Gibbs move could update.
+        raise ConfigError(f"sampler.name={sampler.name} cannot sample the hierarchical "
+                          f"prior.kind={prior.kind} (its Gibbs updates do not fit the sampler's state); "
+                          f"use sgld or sghmc")
+
+    _count("sampling.num_chains", sampling.num_chains, 1)
+    _count("sampling.num_steps", sampling.num_steps, 1)
+    _require(0 <= sampling.burn_in < sampling.num_steps, "sampling.burn_in",
+             f"in [0, sampling.num_steps={sampling.num_steps})", sampling.burn_in)
+    kept_steps = sampling.num_steps - sampling.burn_in
+    _require(1 <= sampling.thin <= kept_steps, "sampling.thin",
+             f"in [1, {kept_steps}] (the steps after burn-in), or no draw is kept", sampling.thin)
+    if sampling.batch_size is not None:
+        _count("sampling.batch_size", sampling.batch_size, 1)
+    if sampler.schedule.kind == "cyclical_cosine":
+        _require(1 <= sampler.schedule.num_cycles <= sampling.num_steps, "sampler.schedule.num_cycles",
+                 f"in [1, sampling.num_steps={sampling.num_steps}]", sampler.schedule.num_cycles)
+    if config.mesh.chain is not None:
+        _require(config.mesh.chain >= 1 and sampling.num_chains % config.mesh.chain == 0, "mesh.chain",
+                 f"a divisor of sampling.num_chains={sampling.num_chains}", config.mesh.chain)
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
@@ -253,7 +397,7 @@ def _set_dotted(tree: dict, key: str, value: Any) -> None:
     for depth, section in enumerate(sections):
         child = node.setdefault(section, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"cannot set '{key}': '{'.'.join(sections[:depth + 1])}' is not a section")
+            raise ConfigError(f"cannot set {_shown(key)}: {_shown('.'.join(sections[:depth + 1]))} is not a section")
         node = child
     node[leaf] = value
 
@@ -277,32 +421,52 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def from_dict(values: Any, overrides: typing.Iterable[str] = ()) -> Config:
-    """A validated :class:`Config` from plain data, ``key=value`` overrides applied."""
+    """A validated :class:`Config` from plain data, ``key=value`` overrides applied.
+
+    Args:
+        values: the config as plain data (a mapping, as YAML loads it).
+        overrides: ``key=value`` strings by dotted key, applied in order.
+
+    Returns:
+        The :class:`Config`, every key and value checked.
+
+    Raises:
+        ConfigError: an unknown or missing key, a value of the wrong type or out of
+            range, or settings that cannot go together; the message is one line naming
+            the key.
+    """
     if isinstance(values, dict):
         values = copy.deepcopy(values)  # the overrides change it
         for override in overrides:
             _set_dotted(values, *parse_override(override))
-    return _build(Config, values, "")
+    config = _build(Config, values, "")
+    _check_values(config)
+    return config
 
 
 def load(path: str | pathlib.Path, overrides: typing.Iterable[str] = ()) -> Config:
     """Read the YAML file ``path`` and validate it (with overrides) into a :class:`Config`.
 
     Raises:
-        ConfigError: a missing or unreadable file, invalid YAML, an unknown key or a
-            value of the wrong type; the message is one line naming the cause.
+        ConfigError: a missing or unreadable file, text that is not UTF-8 or not valid
+            YAML, or a config :func:`from_dict` refuses; the message is one line naming
+            the cause.
     """
     path = pathlib.Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config {path} is not UTF-8 text (byte {error.start})") from None
     try:
         values = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError(f"config {path} is not valid YAML{where}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"config {path} is nested too deeply to read") from None
     return from_dict({} if values is None else values, overrides)
 
 

@@ -64,16 +64,10 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> sample
     """SGLD, SGHMC, SA-SGLD or Entropy-MCMC with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
-    every ``prior.gibbs_every`` steps (SGLD and SGHMC only).
+    every ``prior.gibbs_every`` steps (SGLD and SGHMC only: the config refuses the
+    others with such a prior).
     """
     settings = config.sampler
-    if settings.name in ("sa_sgld", "entropy_mcmc") and density.is_hierarchical(prior):
-        # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
-        # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree
-        # a Gibbs move could update.
-        raise ValueError(f"sampler.name={settings.name} cannot sample the hierarchical "
-                         f"prior.kind={config.prior.kind} (its Gibbs updates do not fit the sampler's state); "
-                         f"use sgld or sghmc")
     step_size = build_schedule(config)
     if settings.name == "sgld":
         alg = samplers.sgld(logdensity_fn, step_size, temperature=settings.temperature,

@@ -3,7 +3,9 @@
 A fitted prior (``gpig``, ``gpih``) is determined by the prior section of the config, the
 model, the seed and the training inputs (the measurement set draws from them). Those
 are hashed; the fit is saved as ``<results>/prior-cache/<hash>.json`` and every later
-run with the same hash loads it instead of fitting again. The run directory gets its
+run with the same hash loads it instead of fitting again. A saved fit that cannot be used
+(not JSON, another config's, a prior for other parameters) stops the run with one line
+naming the file, rather than being overwritten by a new fit. The run directory gets its
 own copy (``prior.json``), so a run's folder says which prior produced its numbers.
 """
 
@@ -28,6 +30,9 @@ CACHE = "prior-cache"
 _FORMAT = 1  # bump when a change to the fitting code makes cached fits stale
 _PLOT_POINTS = 200
 _PLOT_FUNCTIONS = 12
+# What a saved fit must hold (as :func:`_fit` writes it) and the numbers of its report.
+_SAVED_FIELDS = {"hash": str, "prior": dict, "report": dict, "hyperparameters": dict, "trace": list}
+_REPORT_KEYS = ("w1_initial", "w1_final", "iterations", "seconds")
 
 
 class PriorChoice(NamedTuple):
@@ -114,6 +119,64 @@ def _function_draws(config: Config, dataset: Dataset, network: Network, template
             "initial": np.asarray(draws(initial, initial_key)), "fitted": np.asarray(draws(fitted, fitted_key))}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _read_saved_fit(path: pathlib.Path, digest: str, family: Any, template: Any) -> tuple[dict, Any] | None:
+    """The fit saved at ``path`` and its prior, or None when nothing is saved there.
+
+    A saved fit that cannot be used is an error, not a reason to fit again: it was not
+    written by this code for this config (every write is atomic), so someone should
+    look at it before it is replaced.
+
+    Args:
+        path: the cache file, ``<hash>.json``.
+        digest: the hash of the config and data asking for it.
+        family: the prior family the config fits (the saved prior must be one of its).
+        template: the network parameters the prior is over.
+
+    Returns:
+        ``(record, prior)``, or None if ``path`` does not exist.
+
+    Raises:
+        ValueError: one line naming ``path`` and the problem: unreadable, not JSON, a
+            field missing or of the wrong type, another config's hash, or a prior of
+            another family or for other parameters.
+    """
+    def refuse(problem: str) -> ValueError:
+        return ValueError(f"saved prior fit {path} {problem}; delete it to fit again")
+
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise refuse(f"cannot be read ({error.strerror})") from None
+    except (ValueError, RecursionError):  # also text that is not UTF-8, or nested beyond Python's stack
+        raise refuse("is not valid JSON") from None
+    if not isinstance(record, dict):
+        raise refuse("is not a JSON object")
+    for field, kind in _SAVED_FIELDS.items():
+        if not isinstance(record.get(field), kind):
+            raise refuse(f"lacks '{field}' (a {kind.__name__})")
+    if record["hash"] != digest:
+        raise refuse(f"holds the fit for hash {record['hash']!r}, not {digest!r}")
+    if not all(_is_number(record["report"].get(key)) for key in _REPORT_KEYS):
+        raise refuse(f"has a 'report' without the numbers {', '.join(_REPORT_KEYS)}")
+    if not all(_is_number(value) for value in record["trace"]):
+        raise refuse("has a 'trace' that is not a list of numbers")
+    try:
+        prior = weight.prior_from_dict(record["prior"], template)
+    except ValueError as error:
+        raise refuse(f"holds an unusable prior: {error}") from None
+    # The hash covers prior.kind, so a prior of the other family was not written here.
+    expected = type(family.prior(family.init(template)))
+    if type(prior) is not expected:
+        raise refuse(f"holds a {type(prior).__name__} prior, not a {expected.__name__}")
+    return record, prior
+
+
 def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: pathlib.Path | None,
                  log: Callable[[str], None] = print) -> PriorChoice:
     """The prior of ``config``; a GP-matched one is fitted or loaded from ``cache``.
@@ -127,6 +190,10 @@ def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: p
 
     Returns:
         A :class:`PriorChoice`.
+
+    Raises:
+        ValueError: naming the file, when ``cache`` holds a saved fit for this hash
+            that cannot be used.
     """
     kind = config.prior.kind
     if kind == "fg":
@@ -140,15 +207,16 @@ def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: p
     target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
     digest = fit_hash(config, dataset)
     path = None if cache is None else cache / f"{digest}.json"
-    record = None if path is None else rundir.read_json(path)
-    cached = record is not None
+    saved = None if path is None else _read_saved_fit(path, digest, family, template)
+    cached = saved is not None
     if cached:
         log(f"reusing the fitted {kind} prior {path}")
+        record, prior = saved
     else:
         record = {"hash": digest, **_fit(config, dataset, network, template, family, target, log)}
         if path is not None:
             rundir.write_json(path, record)
-    prior = weight.prior_from_dict(record["prior"], template)
+        prior = weight.prior_from_dict(record["prior"], template)
     draws = None
     if dataset.input_dim == 1:
         draws = _function_draws(config, dataset, network, template, family, target, prior)

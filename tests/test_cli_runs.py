@@ -131,11 +131,11 @@ def test_sa_sgld_runs_from_a_config_with_its_clock(tmp_path):
 
 
 @pytest.mark.parametrize("sampler", ["sa_sgld", "entropy_mcmc"])
-def test_a_sampler_without_gibbs_moves_refuses_a_hierarchical_prior(tmp_path, sampler):
-    config = configs.from_dict({**TINY, "data": {"name": "toy1d"}, "prior": {"kind": "fh"},
-                                "sampler": {"name": sampler, "step_size": 1e-3}})
-    with pytest.raises(ValueError, match=f"{sampler} cannot sample the hierarchical prior.kind=fh"):
-        runs.execute(config, results=tmp_path, force=False)
+@pytest.mark.parametrize("kind", ["fh", "gpih"])
+def test_a_sampler_without_gibbs_moves_refuses_a_hierarchical_prior(sampler, kind):
+    with pytest.raises(configs.ConfigError, match=f"{sampler} cannot sample the hierarchical prior.kind={kind}"):
+        configs.from_dict({**TINY, "data": {"name": "toy1d"}, "prior": {"kind": kind},
+                           "sampler": {"name": sampler, "step_size": 1e-3}})
 
 
 def test_entropy_mcmc_keeps_cycle_ends_and_predicts_with_both(tmp_path):

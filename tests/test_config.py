@@ -34,6 +34,11 @@ def test_overrides_use_dotted_keys_and_yaml_values(tmp_path):
     assert config.sampling.batch_size is None
 
 
+def test_a_section_given_in_part_keeps_its_other_defaults():
+    config = configs.from_dict({**MINIMAL, "prior": {"fit": {"num_iterations": 5}}})
+    assert config.prior.fit == configs.PriorFitConfig(num_iterations=5)  # measurement too, a default_factory
+
+
 def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
     config = configs.load(write(tmp_path, MINIMAL), ["sampler.step_size=1"])
     assert config.sampler.step_size == 1.0 and isinstance(config.sampler.step_size, float)

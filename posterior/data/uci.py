@@ -13,6 +13,7 @@ message naming the file, because a wrong split silently read would make every nu
 reported from it meaningless.
 """
 
+import io
 import os
 import pathlib
 import warnings
@@ -42,14 +43,24 @@ def _one_line(error: Exception) -> str:
 
 
 def _read_numbers(path: pathlib.Path, dtype: type, ndmin: int) -> np.ndarray:
-    """``np.loadtxt`` of a file that must exist, parse and be non-empty."""
+    """``np.loadtxt`` of a file that must exist, be ASCII text, parse and be non-empty."""
     if not path.is_file():
         raise DataError(f"missing file: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        # Numbers are ASCII; and numpy's integer parser reads out of bounds on some other
+        # characters (numpy 2.4 crashes on U+10FFFF in an index file), so it never sees them.
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as error:
+        raise DataError(f"malformed file {path}: byte {error.start} is not ASCII, as numbers are") from None
     try:
         with warnings.catch_warnings():
             # An empty file only warns in numpy; it is an error here, raised below.
             warnings.simplefilter("ignore", UserWarning)
-            values = np.loadtxt(path, dtype=dtype, ndmin=ndmin)
+            values = np.loadtxt(io.StringIO(text), dtype=dtype, ndmin=ndmin)
     except ValueError as error:
         raise DataError(f"malformed file {path}: {_one_line(error)}") from None
     if values.size == 0:
@@ -58,14 +69,21 @@ def _read_numbers(path: pathlib.Path, dtype: type, ndmin: int) -> np.ndarray:
 
 
 def _read_indices(path: pathlib.Path, *, bound: int, what: str) -> np.ndarray:
-    """The 0-based integer indices in ``path``, each checked to lie in ``[0, bound)``."""
-    indices = _read_numbers(path, np.int64, ndmin=1)
+    """The 0-based integer indices in ``path``, one per line, distinct and in ``[0, bound)``."""
+    indices = _read_numbers(path, np.int64, ndmin=2)
+    if indices.shape[1] != 1:
+        raise DataError(f"malformed file {path}: expected one index per line, got {indices.shape[1]} on a line")
+    indices = indices[:, 0]
     outside = (indices < 0) | (indices >= bound)
     if outside.any():
         raise DataError(
             f"malformed file {path}: {what} index {indices[outside][0]} out of range "
             f"(data.txt has {bound} {what}s)"
         )
+    # A row listed twice would count twice in training (or in the test metrics).
+    values, counts = np.unique(indices, return_counts=True)
+    if (counts > 1).any():
+        raise DataError(f"malformed file {path}: {what} index {values[counts > 1][0]} is listed more than once")
     return indices
 
 
@@ -96,9 +114,9 @@ def load_uci(root: str | os.PathLike, name: str, split: int) -> Dataset:
         ``index_test_<split>.txt``, in that order (and likewise for training rows).
 
     Raises:
-        DataError: if the folder or any file is missing or malformed, the split is out
-            of range, an index is out of range, train and test rows overlap, or
-            ``data.txt`` holds NaN or infinite values.
+        DataError: if the folder or any file is missing, unreadable or malformed, the
+            split is out of range, an index is out of range or listed twice, train and
+            test rows overlap, or ``data.txt`` holds NaN or infinite values.
     """
     folder = pathlib.Path(root) / name
     if not folder.is_dir():

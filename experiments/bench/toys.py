@@ -35,7 +35,7 @@ from experiments.arguments import positive_int
 from experiments.bench import log
 
 STEP_SIZES = {
-    "star": np.geomspace(3e-5, 0.1, 12),
+    "star": np.geomspace(3e-5, 0.3, 13),
     "funnel": np.geomspace(1e-3, 0.3, 8),
     "mixture": np.geomspace(1e-3, 0.3, 8),
 }

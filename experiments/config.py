@@ -169,13 +169,20 @@ class SamplerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
-    """Chains and steps: draws kept are ``(num_steps - burn_in) // thin`` per chain."""
+    """Chains and steps: draws kept are ``(num_steps - burn_in) // thin`` per chain.
+
+    ``on_divergence`` says what a chain whose position or log density becomes non-finite
+    does to the run: ``stop`` reports the run as diverged, with no test metrics;
+    ``drop_chain`` leaves such chains out of the predictive and the diagnostics (the run
+    is diverged only when every chain is).
+    """
 
     num_chains: int = 4
     num_steps: int = 62_000
     burn_in: int = 2_000
     thin: int = 2_000
     batch_size: int | None = 32
+    on_divergence: Literal["stop", "drop_chain"] = "stop"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,8 +30,8 @@ class Outcome(NamedTuple):
 
     metrics: dict[str, Any]
     dataset: Dataset
-    summary: dict[str, np.ndarray]  # posterior.predictive.summarise of all chains
-    test_predictions: np.ndarray  # (chain, draw, test point[, class]) predictive moments per draw
+    summary: dict[str, np.ndarray]  # posterior.predictive.summarise of all chains kept
+    test_predictions: np.ndarray  # (chain kept, draw, test point[, class]) predictive moments per draw
     rhat: np.ndarray  # split R-hat of each of those (weighted by the draws' weights)
     ess: np.ndarray  # and its effective sample size
     logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
@@ -163,8 +163,13 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         progress: the sampler's progress bar (default: on a terminal).
 
     Returns:
-        An :class:`Outcome`; ``metrics["status"]`` is ``"ok"``, or ``"diverged"`` when a
-        kept draw is not finite (the test metrics are then left out).
+        An :class:`Outcome`. ``metrics["divergences"]`` lists ``{"chain", "step"}`` for
+        every chain whose position or log density became non-finite (the first such step,
+        ``samplers.SampleResult.diverged_at``). With ``sampling.on_divergence: drop_chain``
+        those chains are left out of the predictive and the diagnostics and named in
+        ``metrics["dropped_chains"]``; ``metrics["status"]`` is ``"ok"``, or
+        ``"diverged"`` when a chain diverged under ``stop`` or every chain did (the test
+        metrics, and whatever else is computed from the draws, are then left out).
     """
     began = time.perf_counter()
     dataset = load(config.data.name, root=data_root, split=config.data.split)
@@ -190,10 +195,19 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         progress=progress)
     log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
 
+    divergences = [{"chain": chain, "step": int(step)} for chain, step in enumerate(result.diverged_at) if step >= 0]
+    for divergence in divergences:
+        log(f"chain {divergence['chain']} became non-finite at step {divergence['step']}")
+    healthy = result.diverged_at < 0
+    usable = bool(healthy.all()) or (run.on_divergence == "drop_chain" and bool(healthy.any()))
+    dropped = [divergence["chain"] for divergence in divergences] if usable else []
+    if dropped:
+        log(f"on_divergence=drop_chain: predicting with the other {int(healthy.sum())} of {run.num_chains} chains")
     draws, weights = draws_of(config, result.samples, result.weights)
-    finite = all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(draws))
     report: dict[str, Any] = {
-        "status": "ok" if finite else "diverged",
+        "status": "ok" if usable else "diverged",
+        "divergences": divergences,
+        "dropped_chains": dropped,
         "num_chains": run.num_chains,
         "draws_per_chain": int(weights.shape[1]),
         "num_train": len(dataset.x_train),
@@ -203,13 +217,14 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "devices": [str(device) for device in jax.devices()],
         "versions": versions(),
     }
-    if config.sampler.name == "sa_sgld" and "step_size" in result.info:
-        # The clock's step psi * dtau, to compare with the fixed step of SGLD.
-        report["mean_physical_step"] = float(np.mean(result.info["step_size"]))
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
-    if finite:
+    if usable:
+        draws, weights = jax.tree.map(lambda leaf: leaf[healthy], (draws, weights))
+        if config.sampler.name == "sa_sgld" and "step_size" in result.info:
+            # The clock's step psi * dtau, to compare with the fixed step of SGLD.
+            report["mean_physical_step"] = float(np.mean(result.info["step_size"][healthy]))
         summary, test_predictions = evaluate(network, likelihood, draws, weights, dataset.x_test, dataset.y_test)
         if dataset.task == "classification":
             report.update(metrics.classification_metrics(summary, dataset.y_test))

@@ -10,6 +10,13 @@ programs in a cache (``$XDG_CACHE_HOME/posterior/jax``, by default
 ``~/.cache/posterior/jax``; ``JAX_COMPILATION_CACHE_DIR`` chooses another), so runs that
 differ only in data (other splits, seeds) skip most of their compilation. It lives
 outside the results folder so that a run refused for bad input writes nothing there.
+
+Exit status: 0 when every run finished (runs that left out diverged chains under
+``sampling.on_divergence: drop_chain`` included), 2 for bad input, and
+:data:`EXIT_DIVERGED` when a run diverged (``metrics.json`` then says ``status:
+diverged`` and which chains failed at which steps, and holds no test metrics). A sweep
+goes on past a diverged run, counts it, and exits with :data:`EXIT_DIVERGED` at the end
+if any of its runs diverged.
 """
 
 import argparse
@@ -27,6 +34,7 @@ from experiments import plots, prior_fit, rundir
 from experiments.experiment import Outcome, run_experiment
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
+EXIT_DIVERGED = 3
 PRIOR = "prior.json"
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
                 "rhat_max", "ess_min", "wall_seconds")
@@ -143,18 +151,27 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool) -> tu
     return directory, outcome.metrics
 
 
-def _diverged(directory: pathlib.Path) -> str:
-    return f"the chains diverged (non-finite draws) in {directory}; try a smaller sampler.step_size"
+def divergence_message(directory: pathlib.Path, config: configs.Config, metrics: dict) -> str:
+    """The one line ``posterior`` prints on stderr for a diverged run: the chain that
+    became non-finite first, at which step, and what to try."""
+    divergences = metrics["divergences"]
+    first = min(divergences, key=lambda divergence: divergence["step"])
+    hint = "try a smaller sampler.step_size"
+    if len(divergences) < config.sampling.num_chains:
+        hint += " or sampling.on_divergence=drop_chain"
+    return (f"posterior: diverged: chain {first['chain']} became non-finite at step {first['step']} "
+            f"({len(divergences)} of {config.sampling.num_chains} chains diverged; "
+            f"sampler.step_size={config.sampler.step_size:g}); metrics in {directory}; {hint}")
 
 
 def run(args: argparse.Namespace) -> int:
-    """``posterior run``: one config; exit status 0, 1 if the chains diverged."""
+    """``posterior run``: one config; exit status 0, :data:`EXIT_DIVERGED` if it diverged."""
     config = configs.load(args.config, args.overrides)
     use_compilation_cache()
     directory, metrics = execute(config, results=args.results, force=args.force)
     if metrics is not None and metrics["status"] != "ok":
-        print(f"posterior: error: {_diverged(directory)}", file=sys.stderr)
-        return 1
+        print(divergence_message(directory, config, metrics), file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
@@ -184,7 +201,8 @@ def sweep_overrides(over: list[str]) -> list[list[str]]:
 
 
 def sweep(args: argparse.Namespace) -> int:
-    """``posterior sweep``: every combination; exit status 0, 1 if a run diverged."""
+    """``posterior sweep``: every combination, going on past diverged runs; exit status 0,
+    :data:`EXIT_DIVERGED` if any run diverged."""
     runs = [configs.load(args.config, [*args.overrides, *combination]) for combination in sweep_overrides(args.over)]
     print(f"sweep: {len(runs)} run(s)")
     use_compilation_cache()
@@ -193,10 +211,10 @@ def sweep(args: argparse.Namespace) -> int:
         print(f"--- run {index}/{len(runs)}")
         directory, metrics = execute(config, results=args.results, force=args.force)
         if metrics is not None and metrics["status"] != "ok":
-            diverged.append(directory)
+            diverged.append(divergence_message(directory, config, metrics))
     finished = [rundir.finished_metrics(directory_of(args.results, config)) for config in runs]
     wall = np.nansum([metrics.get("wall_seconds", np.nan) for metrics in finished if metrics])
     print(f"sweep: {len(runs)} run(s) finished, {len(diverged)} diverged; {wall:.0f} s of run time in total")
-    for directory in diverged:
-        print(f"posterior: error: {_diverged(directory)}", file=sys.stderr)
-    return 1 if diverged else 0
+    for message in diverged:
+        print(message, file=sys.stderr)
+    return EXIT_DIVERGED if diverged else 0

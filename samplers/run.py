@@ -11,6 +11,12 @@ Randomness is a pure function of the key: chain ``c`` uses ``split(key, num_chai
 its step ``t`` uses ``fold_in`` of that with ``t``, and its minibatches come from a
 permutation of the data drawn afresh for each epoch. The draws therefore do not depend
 on the mesh, the chunking or how a run was split into calls.
+
+Divergence is watched inside the compiled loop: every step checks, per chain, that the new
+position and the step's ``info.logdensity`` are finite, and the carry keeps the first step
+at which a chain failed (``SampleResult.diverged_at``). A diverged chain keeps stepping
+(its state stays non-finite, which touches no other chain), so the check changes no draw
+and costs one reduction over the position per step.
 """
 
 import functools
@@ -46,6 +52,10 @@ class SampleResult(NamedTuple):
         state: the sampler states after the last step, leading axis ``chain``, on device.
         timings: ``compile_seconds`` (all programs) and ``sampling_seconds`` (the rest of
             the call).
+        diverged_at: ``(chain,)`` int, the first step ``t`` (1 .. ``num_steps``) after
+            which the chain's position, or the ``info.logdensity`` its step reported, was
+            not finite; 0 when the starting position was not; -1 for a chain that stayed
+            finite throughout.
     """
 
     samples: ArrayTree | None
@@ -54,6 +64,7 @@ class SampleResult(NamedTuple):
     online: ArrayTree | None
     state: Any
     timings: dict[str, float]
+    diverged_at: np.ndarray
 
 
 class _Carry(NamedTuple):
@@ -64,6 +75,7 @@ class _Carry(NamedTuple):
     batch_keys: jax.Array
     permutations: jax.Array | None
     step: jax.Array
+    diverged_at: jax.Array  # per chain: see SampleResult.diverged_at
 
 
 def _data_size(data: ArrayTree) -> int:
@@ -112,6 +124,15 @@ def _parameters(function: Callable) -> tuple[str, ...]:
         return ()
 
 
+def _finite(position: ArrayTree, info: Any = None) -> jax.Array:
+    """Per chain, whether every entry of its position and its ``info.logdensity`` (when
+    the info has one) is finite: ``(chains,)`` booleans."""
+    logdensity = getattr(info, "logdensity", None)
+    leaves = jax.tree.leaves(position) + ([] if logdensity is None else [logdensity])
+    per_leaf = [jnp.isfinite(leaf).all(axis=tuple(range(1, jnp.ndim(leaf)))) for leaf in leaves]
+    return functools.reduce(jnp.logical_and, per_leaf)
+
+
 def _scalar_info(info: Any) -> dict[str, jax.Array]:
     """The per-chain scalar fields of a (vmapped) info NamedTuple."""
     fields = info._asdict() if hasattr(info, "_asdict") else {}
@@ -148,8 +169,9 @@ class _Stepper(NamedTuple):
         else:
             positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
         permutations = None if self.batch_size is None else self.permutations(batch_keys, 0)
+        diverged_at = jnp.where(_finite(positions), -1, 0).astype(jnp.int32)
         return _Carry(self.initial_states(positions, permutations, data), step_keys, batch_keys, permutations,
-                      jnp.zeros((), jnp.int32))
+                      jnp.zeros((), jnp.int32), diverged_at)
 
     def initial_states(self, positions, permutations, data):
         """``alg.init`` of every chain; an ``init`` with a ``batch`` parameter (a state that
@@ -185,7 +207,9 @@ class _Stepper(NamedTuple):
         else:
             batch = self.batch(carry.permutations, carry.step % self.steps_per_epoch, data)
             states, info = jax.vmap(self.alg.step)(keys, carry.states, batch)
-        return carry._replace(states=states, step=carry.step + 1), info
+        step = carry.step + 1
+        diverged_at = jnp.where((carry.diverged_at < 0) & ~_finite(states.position, info), step, carry.diverged_at)
+        return carry._replace(states=states, step=step, diverged_at=diverged_at), info
 
     def step(self, carry: _Carry, data) -> tuple[_Carry, Any]:
         """One step of every chain; returns the new carry and the vmapped info."""
@@ -268,7 +292,7 @@ class _Programs:
 
 _CHAINS = PartitionSpec(CHAIN_AXIS)
 _WHOLE = PartitionSpec()
-_CARRY_SPECS = _Carry(_CHAINS, _CHAINS, _CHAINS, _CHAINS, _WHOLE)
+_CARRY_SPECS = _Carry(_CHAINS, _CHAINS, _CHAINS, _CHAINS, _WHOLE, _CHAINS)
 
 
 def sample(
@@ -293,6 +317,9 @@ def sample(
     Step ``t = 1 .. num_steps`` of every chain is taken in lockstep. The draws kept are
     the states after steps ``burn_in + k * thin`` for ``k = 1 .. (num_steps - burn_in) //
     thin``; the remaining steps still run, so ``result.state`` is after ``num_steps``.
+    A chain that becomes non-finite runs on to the end too; ``result.diverged_at`` says
+    which did and at which step, so that the caller decides whether to drop such chains
+    or discard the run.
 
     Args:
         alg: the sampler; ``alg.step(key, state, batch)`` (or ``alg.step(key, state)``
@@ -397,4 +424,5 @@ def sample(
         online=None if online is None else jax.device_get(online),
         state=carry.states,
         timings={"compile_seconds": programs.compile_seconds, "sampling_seconds": sampling_seconds},
+        diverged_at=np.asarray(jax.device_get(carry.diverged_at)),
     )

@@ -1,5 +1,6 @@
 """``posterior run``, ``sweep`` and ``table`` on tiny configs and a generated UCI folder."""
 
+import dataclasses
 import json
 import pathlib
 
@@ -169,3 +170,68 @@ def test_the_compilation_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
     assert runs.compilation_cache() == tmp_path / "posterior" / "jax"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert runs.compilation_cache() == pathlib.Path.home() / ".cache" / "posterior" / "jax"
+
+
+def numbers_in(values):
+    """Every number in a parsed JSON value, however deeply nested."""
+    if isinstance(values, dict):
+        return [number for value in values.values() for number in numbers_in(value)]
+    if isinstance(values, list):
+        return [number for value in values for number in numbers_in(value)]
+    return [values] if isinstance(values, (int, float)) and not isinstance(values, bool) else []
+
+
+DIVERGING = ["sampler.name=sgld", "sampler.step_size=10"]
+
+
+def test_a_diverged_run_exits_3_naming_chain_and_step(tmp_path, uci_env, tiny_config):
+    results = tmp_path / "results"
+    done = run_posterior("run", str(tiny_config), "--results", str(results), *DIVERGING, env=uci_env, timeout=180)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    directory = results / "tiny" / "yacht" / "split-0" / "seed-0"
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["dropped_chains"] == []
+    first = min(metrics["divergences"], key=lambda divergence: divergence["step"])
+    assert done.stderr.startswith(f"posterior: diverged: chain {first['chain']} became non-finite at step "
+                                  f"{first['step']} ({len(metrics['divergences'])} of 2 chains diverged; "
+                                  f"sampler.step_size=10)"), done.stderr
+    assert all(np.isfinite(number) for number in numbers_in(metrics)), metrics
+    assert not {"test_rmse", "test_ll", "rhat_max", "ess_min"} & set(metrics)
+    assert {path.name for path in directory.iterdir()} == {"config.yaml", "log.txt", "metrics.json", "plots"}
+    assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png"}  # nothing drawn from draws
+    assert "became non-finite at step" in (directory / "log.txt").read_text()
+    assert configs.load(directory / "config.yaml").sampling.on_divergence == "stop"
+
+
+def test_a_sweep_goes_on_past_diverged_runs(tmp_path, uci_env, tiny_config):
+    results = tmp_path / "results"
+    done = run_posterior("sweep", str(tiny_config), "--results", str(results), "--over", "data.split=0:2",
+                         "--set", *DIVERGING, "sampling.num_chains=1", env=uci_env, timeout=240)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "sweep: 2 run(s) finished, 2 diverged" in done.stdout
+    assert done.stderr.count("posterior: diverged: chain 0 became non-finite") == 2, done.stderr
+    for split in (0, 1):
+        metrics = json.loads((results / "tiny" / "yacht" / f"split-{split}" / "seed-0" / "metrics.json").read_text())
+        assert metrics["status"] == "diverged"
+
+
+def test_drop_chain_predicts_with_the_chains_that_stayed_finite(uci_env):
+    # On this data, SGLD at 2e-3 is at the edge of stability: with seed 0, one of four chains diverges.
+    config = configs.from_dict({**TINY, "sampler": {"name": "sgld", "step_size": 2e-3},
+                                "sampling": {**TINY["sampling"], "num_chains": 4, "on_divergence": "drop_chain"}})
+    outcome = experiment.run_experiment(config, data_root=uci_env["POSTERIOR_DATA"], log=lambda message: None,
+                                        progress=False)
+    metrics = outcome.metrics
+    dropped = [divergence["chain"] for divergence in metrics["divergences"]]
+    assert 0 < len(dropped) < 4, "the premise: some chains diverge, not all"
+    assert metrics["status"] == "ok" and metrics["dropped_chains"] == dropped
+    assert REGRESSION_KEYS <= set(metrics) and all(np.isfinite(number) for number in numbers_in(metrics))
+    assert outcome.test_predictions.shape[0] == 4 - len(dropped) and np.isfinite(outcome.test_predictions).all()
+
+    # The same chains under `stop`: the run is diverged, at the same steps.
+    stopped = experiment.run_experiment(dataclasses.replace(config, sampling=dataclasses.replace(
+        config.sampling, on_divergence="stop")), data_root=uci_env["POSTERIOR_DATA"], log=lambda message: None,
+        progress=False).metrics
+    assert stopped["status"] == "diverged" and stopped["divergences"] == metrics["divergences"]
+    assert "test_rmse" not in stopped

@@ -23,9 +23,12 @@ References:
     measures, JMIV 2015.
 """
 
+from typing import Callable
+
 import numpy as np
 
-__all__ = ["mmd", "squared_mmd", "median_bandwidth", "sliced_wasserstein", "moment_errors", "weighted_moments"]
+__all__ = ["mmd", "squared_mmd", "squared_mmd_to", "median_bandwidth", "sliced_wasserstein", "moment_errors",
+           "weighted_moments"]
 
 
 def _normalised(weights: np.ndarray | None, n: int) -> np.ndarray:
@@ -71,13 +74,54 @@ def median_bandwidth(reference, *, max_points: int = 4096) -> float:
     return float(np.sqrt(np.median(_squared_distances(y, y))))
 
 
+def squared_mmd_to(reference, *, bandwidth: float | None = None,
+                   unbiased: bool = True) -> Callable[..., float]:
+    """:func:`squared_mmd` against a fixed ``reference``, whose kernel with itself (the
+    largest of the three terms when the reference is the larger sample) is computed
+    once for every sample judged.
+
+    Args:
+        reference: ``(m, d)`` points, e.g. exact draws from the target.
+        bandwidth: the kernel's length scale; None takes :func:`median_bandwidth` of the
+            reference.
+        unbiased: leave out the diagonal terms.
+
+    Returns:
+        ``judge(samples, weights=None)``, the estimate of ``MMD^2`` between weighted
+        ``samples`` and ``reference``.
+    """
+    y = _points(reference)
+    b = _normalised(None, len(y))
+    if bandwidth is None:
+        bandwidth = median_bandwidth(y)
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth}")
+
+    def within(p, u):
+        pairs = 1.0 - float(p @ p) if unbiased else 1.0
+        if not pairs > 0:
+            raise ValueError("the unbiased MMD needs at least two points with positive weight on each side")
+        return _kernel_mean(p, u, p, u, bandwidth, without_diagonal=unbiased) / pairs
+
+    reference_term = within(b, y)
+
+    def judge(samples, weights=None) -> float:
+        x = _points(samples)
+        a = _normalised(weights, len(x))
+        return within(a, x) + reference_term - 2.0 * _kernel_mean(a, x, b, y, bandwidth)
+
+    return judge
+
+
 def squared_mmd(samples, reference, *, weights=None, bandwidth: float | None = None, unbiased: bool = True) -> float:
     """The squared RBF-kernel MMD between weighted ``samples`` and an unweighted ``reference``.
 
     ``MMD^2 = E k(x, x') + E k(y, y') - 2 E k(x, y)``. The unbiased estimate leaves out
     each point's kernel with itself from the first two terms (renormalising the weights
     of the pairs left), so it may be slightly negative; the biased one keeps them, which
-    adds about ``1/n + 1/m`` for ``n`` samples and ``m`` reference points.
+    adds about ``1/n + 1/m`` for ``n`` samples and ``m`` reference points. To judge many
+    samples against one reference, :func:`squared_mmd_to` computes the reference's own
+    term once.
 
     Args:
         samples: ``(..., d)`` points (leading axes are flattened, e.g. chain and draw).
@@ -90,20 +134,8 @@ def squared_mmd(samples, reference, *, weights=None, bandwidth: float | None = N
     Returns:
         The estimate of ``MMD^2`` with ``k(x, y) = exp(-|x - y|^2 / (2 bandwidth^2))``.
     """
-    x, y = _points(samples), _points(reference)
-    a, b = _normalised(weights, len(x)), _normalised(None, len(y))
-    if bandwidth is None:
-        bandwidth = median_bandwidth(y)
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth must be positive, got {bandwidth}")
-
-    def within(p, u):
-        pairs = 1.0 - float(p @ p) if unbiased else 1.0
-        if not pairs > 0:
-            raise ValueError("the unbiased MMD needs at least two points with positive weight on each side")
-        return _kernel_mean(p, u, p, u, bandwidth, without_diagonal=unbiased) / pairs
-
-    return within(a, x) + within(b, y) - 2.0 * _kernel_mean(a, x, b, y, bandwidth)
+    _normalised(weights, len(_points(samples)))  # bad weights are named before a bad reference
+    return squared_mmd_to(reference, bandwidth=bandwidth, unbiased=unbiased)(samples, weights)
 
 
 def mmd(samples, reference, *, weights=None, bandwidth: float | None = None) -> float:

@@ -16,6 +16,7 @@ an exact sampler for reference draws (NumPy) and its exact mean and covariance:
   marginal), which moves mass out of the sharp basin into the flat one.
 """
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -143,6 +144,7 @@ def sharp_flat_mixture() -> ToyTarget:
                     [SHARP_STD**2 * np.eye(2), FLAT_STD**2 * np.eye(2)])
 
 
+@functools.cache
 def flat_boundary() -> float:
     """``x*``: where the sharp/flat mixture's density along the x axis is lowest between its modes."""
     target = sharp_flat_mixture()

@@ -117,8 +117,8 @@ def build_kernel(eta: float, max_grad_norm: float | None = None) -> Callable:
         # the clipping at every step and shrink the posterior's pull with it.
         logdensity, grad = jax.value_and_grad(logdensity_fn)(state.theta, batch)
         grad, grad_norm = clip_by_global_norm(grad, max_grad_norm)
-        coupled, coupling_grad = jax.value_and_grad(coupling)(pair)
-        joint_grad = jax.tree.map(jnp.add, (grad, jax.tree.map(jnp.zeros_like, state.anchor)), coupling_grad)
+        coupled, (theta_pull, anchor_pull) = jax.value_and_grad(coupling)(pair)
+        joint_grad = (jax.tree.map(jnp.add, grad, theta_pull), anchor_pull)
         theta, anchor = langevin_step(key, pair, joint_grad, step_size, temperature)
         info = SGMCMCInfo(jnp.ones((), logdensity.dtype), step_size, logdensity + coupled, grad_norm)
         return type(state)(theta, anchor, state.step + 1), info

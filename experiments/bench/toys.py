@@ -103,9 +103,10 @@ def _run_one(target: Any, clock: dict | None, step_size: float, *, chains: int, 
 
 
 def _judge(target: Any, draws: np.ndarray, weights: np.ndarray, reference: np.ndarray,
-           bandwidth: float) -> dict[str, Any]:
-    """Distances of weighted ``(chain, draw)`` draws to the exact reference draws and
-    moments, every chain counting equally (its weights rescaled to the same sum)."""
+           squared_mmd_to_reference: Callable[..., float]) -> dict[str, Any]:
+    """Distances of weighted ``(chain, draw)`` draws to the exact reference draws (the
+    MMD by ``distances.squared_mmd_to(reference)``) and moments, every chain counting
+    equally (its weights rescaled to the same sum)."""
     from posterior import distances
     from posterior.predictive import chain_balanced
 
@@ -113,13 +114,18 @@ def _judge(target: Any, draws: np.ndarray, weights: np.ndarray, reference: np.nd
         return {"diverged": True}
     weights = chain_balanced(weights)
     judged = {"diverged": False,
-              "squared_mmd": distances.squared_mmd(draws, reference, weights=weights, bandwidth=bandwidth),
+              "squared_mmd": squared_mmd_to_reference(draws, weights),
               "sliced_w2": distances.sliced_wasserstein(draws, reference, weights=weights)}
     judged.update(distances.moment_errors(draws, target.mean, target.cov, weights=weights))
     return judged
 
 
 METRICS = ("squared_mmd", "sliced_w2", "mean_error", "cov_error")
+
+
+def _standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (NaN for fewer than two)."""
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else np.nan
 
 
 def _summary(step_size: float, repeats: list[dict]) -> dict[str, Any]:
@@ -130,7 +136,7 @@ def _summary(step_size: float, repeats: list[dict]) -> dict[str, Any]:
         for metric in METRICS:
             values = np.array([r[metric] for r in repeats])
             row[metric] = float(values.mean())
-            row[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else np.nan
+            row[f"{metric}_se"] = _standard_error(values)
         row["per_repeat"] = [r["squared_mmd"] for r in repeats]
     return row
 
@@ -194,10 +200,9 @@ def sharp_flat(*, chains: int, steps: int) -> list[str]:
              f"basin, mean ± standard error over chains (chains keep their starting mode over this run).", "",
              "| draws | flat-basin fraction | exact for their distribution |", "|---|---:|---:|"]
     for name, per_chain in fractions.items():
-        lines.append(f"| {name} | {per_chain.mean():.3f} ± {per_chain.std(ddof=1) / np.sqrt(chains):.3f} | "
+        lines.append(f"| {name} | {per_chain.mean():.3f} ± {_standard_error(per_chain):.3f} | "
                      f"{exact[name]:.3f} |")
-    lines += ["", f"Anchor minus SGLD, chain by chain: {excess.mean():+.3f} ± "
-                  f"{excess.std(ddof=1) / np.sqrt(chains):.3f}."]
+    lines += ["", f"Anchor minus SGLD, chain by chain: {excess.mean():+.3f} ± {_standard_error(excess):.3f}."]
     return lines
 
 
@@ -215,7 +220,7 @@ def sweep(name: str, target: Any, *, chains: int, steps: int, quick: bool, seed:
     for repeat in range(repeats):
         rng = np.random.default_rng(seed + repeat)
         reference = target.sample(rng, REFERENCE_DRAWS)
-        bandwidth = distances.median_bandwidth(reference)
+        squared_mmd_to_reference = distances.squared_mmd_to(reference)
         # Common random numbers: within a repeat every run starts from the same pool with
         # the same key, so the chains begin in the same places (on the mixture, in the
         # same modes), and the differences between runs are the samplers' and step
@@ -224,13 +229,14 @@ def sweep(name: str, target: Any, *, chains: int, steps: int, quick: bool, seed:
         key = jax.random.key(seed + repeat)
         exact = target.sample(rng, JUDGED_DRAWS)
         judged.setdefault((EXACT, 0), []).append(_judge(target, exact[None], np.ones((1, len(exact))), reference,
-                                                        bandwidth))
+                                                        squared_mmd_to_reference))
         for sampler in CONTENDERS[name]:
             for index, step_size in enumerate(grid):
                 log(f"{name} (repeat {repeat + 1}/{repeats}): {sampler} at step size {step_size:.3g}")
                 draws, weights = _run_one(target, SAMPLERS[sampler], step_size, chains=chains, steps=steps,
                                           starts=starts, key=key)
-                judged.setdefault((sampler, index), []).append(_judge(target, draws, weights, reference, bandwidth))
+                judged.setdefault((sampler, index), []).append(_judge(target, draws, weights, reference,
+                                                                      squared_mmd_to_reference))
                 if repeat == 0:
                     kept[(sampler, index)] = draws, weights
     rows = {EXACT: [_summary(np.nan, judged[(EXACT, 0)])]}
@@ -292,8 +298,8 @@ def sweep_table(results: dict[str, dict[str, list[dict]]], *, chains: int, steps
             paired = ""
             if sgld is not None and sampler != "SGLD":
                 difference = 1e4 * (np.array(sgld["per_repeat"]) - np.array(best["per_repeat"]))
-                paired = f"{difference.mean():+.2f}" + (
-                    f" ± {difference.std(ddof=1) / np.sqrt(len(difference)):.2f}" if len(difference) > 1 else "")
+                se = _standard_error(difference)
+                paired = f"{difference.mean():+.2f}" + ("" if np.isnan(se) else f" ± {se:.2f}")
             lines.append(f"| {name} | {sampler} | {best['step_size']:.3g} | {_mean_se(best, 'squared_mmd', 1e4)} | "
                          f"{paired} | {largest:.3g} |")
     return lines

@@ -174,7 +174,9 @@ class SamplingConfig:
     ``on_divergence`` says what a chain whose position or log density becomes non-finite
     does to the run: ``stop`` reports the run as diverged, with no test metrics;
     ``drop_chain`` leaves such chains out of the predictive and the diagnostics (the run
-    is diverged only when every chain is).
+    is diverged only when every chain is). ``stop`` also ends sampling at the first
+    chunk after a divergence. ``save_samples`` writes the kept draws to
+    ``samples/draws.npz`` in the run directory.
     """
 
     num_chains: int = 4
@@ -183,6 +185,16 @@ class SamplingConfig:
     thin: int = 2_000
     batch_size: int | None = 32
     on_divergence: Literal["stop", "drop_chain"] = "stop"
+    save_samples: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Save the sampler's whole state every ``every`` steps (at the end of the chunk that
+    reaches it) into ``checkpoint/`` of the run directory, and after the last step;
+    ``posterior run`` resumes from it (``--restart`` discards it). None: no checkpoints."""
+
+    every: int | None = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +217,7 @@ class Config:
     sampler: SamplerConfig = SamplerConfig()
     sampling: SamplingConfig = SamplingConfig()
     mesh: MeshConfig = MeshConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
 
 
 # Values quoted in messages are cut short: a YAML alias can stand for a structure whose
@@ -392,6 +405,8 @@ def _check_values(config: Config) -> None:
     if sampler.schedule.kind == "cyclical_cosine":
         _require(1 <= sampler.schedule.num_cycles <= sampling.num_steps, "sampler.schedule.num_cycles",
                  f"in [1, sampling.num_steps={sampling.num_steps}]", sampler.schedule.num_cycles)
+    if config.checkpoint.every is not None:
+        _count("checkpoint.every", config.checkpoint.every, 1)
     if config.mesh.chain is not None:
         _require(config.mesh.chain >= 1 and sampling.num_chains % config.mesh.chain == 0, "mesh.chain",
                  f"a divisor of sampling.num_chains={sampling.num_chains}", config.mesh.chain)

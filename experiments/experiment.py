@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import samplers
-from experiments.config import Config
+from experiments.config import Config, to_dict
 from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density, diagnostics, likelihoods, metrics, models, predictive
 from posterior.data import Dataset, load
@@ -36,6 +36,7 @@ class Outcome(NamedTuple):
     ess: np.ndarray  # and its effective sample size
     logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
     prior: PriorChoice  # the prior sampled under, and its fit when it was fitted
+    draws: dict[str, Any]  # every chain's kept draws: samples, weights and info, axes (chain, draw)
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -141,6 +142,26 @@ def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, 
     return jax.tree.map(np.asarray, summary), np.asarray(test_predictions)
 
 
+# Settings that change how a run is carried out, not its draws: a checkpoint written
+# under other values of these is resumed all the same.
+RESUMABLE_ACROSS = ("checkpoint.every", "mesh.chain", "data.root", "sampling.on_divergence", "sampling.save_samples")
+
+
+def checkpoint_identity(config: Config) -> dict[str, Any]:
+    """What a checkpoint must have been written under to be resumed by ``config``: every
+    setting by dotted key, except :data:`RESUMABLE_ACROSS`."""
+    def flat(values: dict, prefix: str = "") -> dict:
+        items = {}
+        for key, value in values.items():
+            if isinstance(value, dict) and value:
+                items.update(flat(value, f"{prefix}{key}."))
+            else:
+                items[f"{prefix}{key}"] = value
+        return items
+
+    return {key: value for key, value in flat(to_dict(config)).items() if key not in RESUMABLE_ACROSS}
+
+
 def versions() -> dict[str, str]:
     """Versions of what produced the numbers."""
     import blackjax
@@ -152,13 +173,17 @@ def versions() -> dict[str, str]:
 
 
 def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathlib.Path | None = None,
-                   log: Callable[[str], None] = print, progress: bool | None = None) -> Outcome:
+                   checkpoint_dir: pathlib.Path | None = None, log: Callable[[str], None] = print,
+                   progress: bool | None = None) -> Outcome:
     """Run ``config`` and compute its test metrics.
 
     Args:
         config: a validated config.
         data_root: the data folder (the config's ``data.root`` or its override).
         prior_cache: where fitted priors are saved and looked up (None: fit afresh).
+        checkpoint_dir: where the sampler saves its state every ``checkpoint.every``
+            steps and resumes from (None: no checkpoints); a checkpoint written under
+            another config (:func:`checkpoint_identity`) is refused.
         log: where progress lines go.
         progress: the sampler's progress bar (default: on a terminal).
 
@@ -168,8 +193,11 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         ``samplers.SampleResult.diverged_at``). With ``sampling.on_divergence: drop_chain``
         those chains are left out of the predictive and the diagnostics and named in
         ``metrics["dropped_chains"]``; ``metrics["status"]`` is ``"ok"``, or
-        ``"diverged"`` when a chain diverged under ``stop`` or every chain did (the test
-        metrics, and whatever else is computed from the draws, are then left out).
+        ``"diverged"`` when a chain diverged under ``stop`` (which also ends sampling
+        there: ``metrics["num_steps_taken"]``) or every chain did (the test metrics, and
+        whatever else is computed from the draws, are then left out).
+        ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
+        from (absent when it started afresh).
     """
     began = time.perf_counter()
     dataset = load(config.data.name, root=data_root, split=config.data.split)
@@ -186,13 +214,17 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     mesh = None if config.mesh.chain is None else samplers.make_mesh(config.mesh.chain, 1)
     log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
+    resumed_from = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
+    if resumed_from is not None:
+        log(f"resuming from the checkpoint at step {resumed_from} in {checkpoint_dir}")
     result = samplers.sample(
         alg, jax.random.key(config.seed),
         lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=dataset.input_dim,
                                              prior=choice.prior),
         (dataset.x_train, dataset.y_train), num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
-        progress=progress)
+        progress=progress, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint.every,
+        checkpoint_identity={"config": checkpoint_identity(config)}, stop_on_divergence=run.on_divergence == "stop")
     log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
 
     divergences = [{"chain": chain, "step": int(step)} for chain, step in enumerate(result.diverged_at) if step >= 0]
@@ -209,6 +241,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "divergences": divergences,
         "dropped_chains": dropped,
         "num_chains": run.num_chains,
+        "num_steps_taken": result.num_steps_taken,
         "draws_per_chain": int(weights.shape[1]),
         "num_train": len(dataset.x_train),
         "num_test": len(dataset.x_test),
@@ -217,6 +250,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "devices": [str(device) for device in jax.devices()],
         "versions": versions(),
     }
+    if resumed_from is not None:
+        report["resumed_from_step"] = resumed_from
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
@@ -240,4 +275,5 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     report["wall_seconds"] = time.perf_counter() - began
     logdensity = result.info.get("logdensity")
     return Outcome(report, dataset, summary, test_predictions, rhat, ess,
-                   None if logdensity is None else np.asarray(logdensity), choice)
+                   None if logdensity is None else np.asarray(logdensity), choice,
+                   {"samples": result.samples, "weights": result.weights, "info": result.info})

@@ -13,7 +13,12 @@ import os
 import pathlib
 import shutil
 import time
-from typing import Any, Callable, Iterator
+from typing import Iterator
+
+from samplers.checkpoint import write_atomic
+
+__all__ = ["Log", "finished_metrics", "read_json", "run_directory", "staging", "write_atomic", "write_json",
+           "write_text"]
 
 METRICS = "metrics.json"
 CONFIG = "config.yaml"
@@ -40,17 +45,6 @@ def finished_metrics(directory: pathlib.Path) -> dict | None:
     return read_json(directory / METRICS)
 
 
-def write_atomic(path: pathlib.Path, write: Callable[[pathlib.Path], Any]) -> None:
-    """Call ``write(temporary_path)``, then rename the result to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_text(path: pathlib.Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     write_atomic(path, lambda temporary: temporary.write_text(text))
@@ -64,8 +58,10 @@ def write_json(path: pathlib.Path, values: dict) -> None:
 @contextlib.contextmanager
 def staging(directory: pathlib.Path) -> Iterator[pathlib.Path]:
     """A fresh directory to fill; on success it replaces ``directory``, on error it is removed."""
+    # What a killed run left (the process that wrote it is gone) goes first.
+    for stale in directory.parent.glob(f".{directory.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     staged = directory.with_name(f".{directory.name}.staging-{os.getpid()}")
-    shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
     try:
         yield staged

@@ -4,7 +4,10 @@ A run resolves its config (overrides applied), skips itself when its directory a
 holds finished results (unless ``--force``), runs the experiment, then writes plots,
 ``log.txt``, ``config.yaml``, ``prior.json`` (a fitted prior) and ``metrics.json`` (a
 directory with ``metrics.json`` is a finished run) into a staging directory that then
-takes the run directory's place. A sweep is the same for every combination of the values
+takes the run directory's place. While it samples, it checkpoints into the run
+directory's ``checkpoint/`` every ``checkpoint.every`` steps, and a run that finds a
+checkpoint there resumes from it (``--restart`` discards it; one written under another
+config is refused). A sweep is the same for every combination of the values
 it is given, every config checked before the first run starts. Both keep XLA's compiled
 programs in a cache (``$XDG_CACHE_HOME/posterior/jax``, by default
 ``~/.cache/posterior/jax``; ``JAX_COMPILATION_CACHE_DIR`` chooses another), so runs that
@@ -23,12 +26,14 @@ import argparse
 import itertools
 import os
 import pathlib
+import shutil
 import sys
 
 import jax
 import numpy as np
 import yaml
 
+import samplers
 from experiments import config as configs
 from experiments import plots, prior_fit, rundir
 from experiments.experiment import Outcome, run_experiment
@@ -36,6 +41,8 @@ from experiments.experiment import Outcome, run_experiment
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 EXIT_DIVERGED = 3
 PRIOR = "prior.json"
+CHECKPOINT = "checkpoint"
+SAMPLES = pathlib.Path("samples") / "draws.npz"
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
                 "rhat_max", "ess_min", "wall_seconds")
 
@@ -46,6 +53,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"), metavar="DIR",
                         help="where run directories go (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="re-run runs whose results already exist")
+    parser.add_argument("--restart", action="store_true",
+                        help="discard a run's checkpoint and start it afresh (default: resume from it)")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,19 +135,33 @@ def use_compilation_cache() -> None:
         jax.config.update("jax_compilation_cache_dir", str(compilation_cache()))
 
 
-def execute(config: configs.Config, *, results: pathlib.Path, force: bool) -> tuple[pathlib.Path, dict | None]:
+def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
+            restart: bool = False) -> tuple[pathlib.Path, dict | None]:
     """Run ``config`` into its run directory; returns the directory and metrics (None: skipped).
 
-    Everything is written to a staging directory that replaces the run directory only
-    once complete, so a failed or interrupted re-run leaves the earlier results intact.
+    The sampler checkpoints into ``checkpoint/`` of the run directory and a run that
+    finds a checkpoint there resumes from it (``restart``: discards it first). Everything
+    else is written to a staging directory that replaces the run directory only once
+    complete, so a failed or interrupted re-run leaves the earlier results intact; the
+    finished run keeps no checkpoint, except a diverged one, which keeps the last one
+    written before the divergence.
     """
     directory = directory_of(results, config)
     if not force and rundir.finished_metrics(directory) is not None:
         print(f"skipped {directory}: finished results exist (--force re-runs)")
         return directory, None
+    checkpoint_dir = None
+    if config.checkpoint.every is not None:
+        checkpoint_dir = directory / CHECKPOINT
+        if restart:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
     log = rundir.Log()
     log(f"run {directory}")
-    outcome = run_experiment(config, data_root=data_root(config), prior_cache=results / prior_fit.CACHE, log=log)
+    try:
+        outcome = run_experiment(config, data_root=data_root(config), prior_cache=results / prior_fit.CACHE,
+                                 checkpoint_dir=checkpoint_dir, log=log)
+    except samplers.checkpoint.CheckpointError as error:
+        raise samplers.checkpoint.CheckpointError(f"{error}; --restart discards it and starts afresh") from None
     with rundir.staging(directory) as staged:
         title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
         write_plots(staged, outcome, title)
@@ -147,6 +170,10 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool) -> tu
         rundir.write_text(staged / rundir.CONFIG, yaml.safe_dump(configs.to_dict(config), sort_keys=False))
         if outcome.prior.fit is not None:
             rundir.write_json(staged / PRIOR, outcome.prior.fit)
+        if config.sampling.save_samples:
+            samplers.checkpoint.write_tree(staged / SAMPLES, outcome.draws, {"config": configs.to_dict(config)})
+        if outcome.metrics["status"] != "ok" and checkpoint_dir is not None and checkpoint_dir.exists():
+            shutil.copytree(checkpoint_dir, staged / CHECKPOINT)
         rundir.write_json(staged / rundir.METRICS, outcome.metrics)
     return directory, outcome.metrics
 
@@ -168,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     """``posterior run``: one config; exit status 0, :data:`EXIT_DIVERGED` if it diverged."""
     config = configs.load(args.config, args.overrides)
     use_compilation_cache()
-    directory, metrics = execute(config, results=args.results, force=args.force)
+    directory, metrics = execute(config, results=args.results, force=args.force, restart=args.restart)
     if metrics is not None and metrics["status"] != "ok":
         print(divergence_message(directory, config, metrics), file=sys.stderr)
         return EXIT_DIVERGED
@@ -209,7 +236,7 @@ def sweep(args: argparse.Namespace) -> int:
     diverged = []
     for index, config in enumerate(runs, 1):
         print(f"--- run {index}/{len(runs)}")
-        directory, metrics = execute(config, results=args.results, force=args.force)
+        directory, metrics = execute(config, results=args.results, force=args.force, restart=args.restart)
         if metrics is not None and metrics["status"] != "ok":
             diverged.append(divergence_message(directory, config, metrics))
     finished = [rundir.finished_metrics(directory_of(args.results, config)) for config in runs]

@@ -3,7 +3,7 @@
 Knows nothing about networks: every sampler takes ``logdensity_fn(params, batch)``.
 """
 
-from samplers import schedules
+from samplers import checkpoint, schedules
 from samplers.base import SamplingAlgorithm, SGMCMCInfo
 from samplers.entropy_mcmc import entropy_mcmc
 from samplers.gibbs import with_gibbs
@@ -17,6 +17,7 @@ __all__ = [
     "SampleResult",
     "SamplingAlgorithm",
     "SGMCMCInfo",
+    "checkpoint",
     "entropy_mcmc",
     "make_mesh",
     "sa_sgld",

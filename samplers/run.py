@@ -4,7 +4,7 @@
 ``num_steps`` steps. Chains are a leading array axis split over the 'chain' axis of a
 device mesh; steps run inside two compiled programs (advance without recording, and
 record thinned draws), each called once per chunk so that the Python loop only moves
-between chunks (progress, and later checkpoints). Trip counts are runtime arguments, so
+between chunks (progress, checkpoints). Trip counts are runtime arguments, so
 the number of compilations does not depend on ``num_steps``, ``burn_in`` or ``thin``.
 
 Randomness is a pure function of the key: chain ``c`` uses ``split(key, num_chains)[c]``,
@@ -21,6 +21,9 @@ and costs one reduction over the position per step.
 
 import functools
 import inspect
+import json
+import os
+import pathlib
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -30,7 +33,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from tqdm.auto import tqdm
 
-from samplers import minibatch
+from samplers import checkpoint, minibatch
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
 from samplers.mesh import CHAIN_AXIS, chain_sharding, check_mesh, default_mesh, replicated
 
@@ -56,6 +59,8 @@ class SampleResult(NamedTuple):
             which the chain's position, or the ``info.logdensity`` its step reported, was
             not finite; 0 when the starting position was not; -1 for a chain that stayed
             finite throughout.
+        num_steps_taken: the steps every chain took: ``num_steps``, or fewer when
+            ``stop_on_divergence`` ended the run early.
     """
 
     samples: ArrayTree | None
@@ -65,6 +70,7 @@ class SampleResult(NamedTuple):
     state: Any
     timings: dict[str, float]
     diverged_at: np.ndarray
+    num_steps_taken: int
 
 
 class _Carry(NamedTuple):
@@ -242,6 +248,17 @@ class _Stepper(NamedTuple):
 
         return jax.lax.while_loop(lambda loop: loop[1] > 0, piece, (carry, num))[0]
 
+    @staticmethod
+    def draw(carry: _Carry, info: Any, *, keep_samples: bool) -> tuple[Any, jax.Array, dict[str, jax.Array]]:
+        """What is kept of every chain after a step: ``(position or None, weight, scalar info)``."""
+        weight = getattr(info, "weight", None)
+        weight = jnp.ones(carry.step_keys.shape[:1], jnp.float32) if weight is None else weight
+        return carry.states.position if keep_samples else None, jnp.asarray(weight, jnp.float32), _scalar_info(info)
+
+    def draw_shapes(self, carry: _Carry, data, *, keep_samples: bool) -> Any:
+        """The shapes of :meth:`draw` for the chains of ``carry`` (leading axis ``chain``)."""
+        return jax.eval_shape(lambda c: self.draw(*self.step(c, data), keep_samples=keep_samples), carry)
+
     def record(self, carry: _Carry, online, data, num: jax.Array, thin: jax.Array, *, buffer_size: int,
                keep_samples: bool, on_sample) -> tuple[_Carry, Any, Any]:
         """``num`` draws, ``thin`` steps apart, written into buffers of ``buffer_size`` rows.
@@ -249,20 +266,13 @@ class _Stepper(NamedTuple):
         Returns the carry, the updated ``on_sample`` sums and ``(positions or None,
         weights, scalar info)`` buffers with a leading draw axis (rows past ``num`` unused).
         """
-        local_chains = carry.step_keys.shape[0]
-
-        def kept(carry, info):
-            weight = getattr(info, "weight", None)
-            weight = jnp.ones((local_chains,), jnp.float32) if weight is None else jnp.asarray(weight, jnp.float32)
-            return carry.states.position if keep_samples else None, weight, _scalar_info(info)
-
-        template = jax.eval_shape(lambda c: kept(*self.step(c, data)), carry)
+        template = self.draw_shapes(carry, data, keep_samples=keep_samples)
         buffers = jax.tree.map(lambda x: jnp.zeros((buffer_size,) + x.shape, x.dtype), template)
 
         def one_draw(i, loop):
             carry, online, buffers = loop
             carry, info = self.step(self.advance(carry, data, thin - 1), data)
-            draw = kept(carry, info)
+            draw = self.draw(carry, info, keep_samples=keep_samples)
             buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, i, 0), buffers, draw)
             if on_sample is not None:
                 online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, draw[1]))
@@ -295,6 +305,19 @@ _WHOLE = PartitionSpec()
 _CARRY_SPECS = _Carry(_CHAINS, _CHAINS, _CHAINS, _CHAINS, _WHOLE, _CHAINS)
 
 
+def _identity(key: PRNGKey, data: ArrayTree, given: dict[str, Any] | None, **sizes) -> dict:
+    """What a run resuming from a checkpoint must share with the run that wrote it: the
+    sizes, the key, a hash of the data, and the entries of ``given``."""
+    key_data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    identity = {**sizes, "key": np.asarray(key_data).tolist(),
+                "data": None if data is None else checkpoint.data_fingerprint(data)}
+    clashes = sorted(identity.keys() & (given or {}).keys())
+    if clashes:
+        raise ValueError(f"checkpoint_identity may not name {', '.join(clashes)}: the driver records those itself")
+    # As it reads back from the file: lists, not tuples.
+    return json.loads(json.dumps({**identity, **(given or {})}))
+
+
 def sample(
     alg: SamplingAlgorithm,
     key: PRNGKey,
@@ -311,15 +334,29 @@ def sample(
     keep_samples: bool | None = None,
     chunk_size: int = 1000,
     progress: bool | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    checkpoint_identity: dict[str, Any] | None = None,
+    stop_on_divergence: bool = False,
 ) -> SampleResult:
     """Run ``num_chains`` chains of ``alg`` and keep thinned draws.
 
     Step ``t = 1 .. num_steps`` of every chain is taken in lockstep. The draws kept are
     the states after steps ``burn_in + k * thin`` for ``k = 1 .. (num_steps - burn_in) //
     thin``; the remaining steps still run, so ``result.state`` is after ``num_steps``.
-    A chain that becomes non-finite runs on to the end too; ``result.diverged_at`` says
-    which did and at which step, so that the caller decides whether to drop such chains
-    or discard the run.
+    A chain that becomes non-finite runs on to the end too (unless
+    ``stop_on_divergence``); ``result.diverged_at`` says which did and at which step, so
+    that the caller decides whether to drop such chains or discard the run.
+
+    With ``checkpoint_dir``, the driver saves its whole state (every chain's sampler state
+    and keys, the step reached, the ``on_sample`` sums, the draws kept so far) there
+    between chunks, at least ``checkpoint_every`` steps apart and after the last step
+    (:mod:`samplers.checkpoint`). A later call with the same arguments resumes from it
+    and returns bit-for-bit what one uninterrupted call would have, on any mesh. The
+    checkpoint records the sizes, the key, a hash of the data and ``checkpoint_identity``,
+    and a call that differs in those is refused. The driver cannot see the sampler's
+    hyperparameters: pass them in ``checkpoint_identity`` (``posterior run`` passes its
+    whole config) so that a call with another ``alg`` cannot resume the wrong run.
 
     Args:
         alg: the sampler; ``alg.step(key, state, batch)`` (or ``alg.step(key, state)``
@@ -347,17 +384,30 @@ def sample(
             memory stays constant however many draws are taken.
         keep_samples: return the draws themselves (default: only when ``on_sample`` is
             None).
-        chunk_size: steps per compiled call; the Python loop (progress bar) only runs
-            between chunks.
+        chunk_size: steps per compiled call; the Python loop (progress bar, checkpoints)
+            only runs between chunks.
         progress: show a progress bar (default: when stderr is a terminal).
+        checkpoint_dir: where to save checkpoints and resume from (None: no checkpoints).
+        checkpoint_every: steps between checkpoints (None: after every chunk); chunks
+            are shortened to fit.
+        checkpoint_identity: JSON data (a mapping) that a call resuming from the
+            checkpoint must give too, e.g. the sampler's hyperparameters.
+        stop_on_divergence: end the run at the first chunk boundary after any chain
+            became non-finite, keeping the draws up to there; no checkpoint is written
+            after that, so the last one holds finite chains only.
 
     Returns:
         A :class:`SampleResult`.
 
     Raises:
         ValueError: naming the argument, for bad sizes or counts, before compiling.
+        samplers.checkpoint.CheckpointError: naming the file, for a checkpoint that is
+            unreadable or was written by another run or for another model.
     """
     data_size = _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size)
+    if checkpoint_every is not None:
+        _check_int("checkpoint_every", checkpoint_every, 1)
+        chunk_size = min(chunk_size, checkpoint_every)
     mesh = default_mesh(num_chains) if mesh is None else mesh
     check_mesh(mesh, num_chains)
     if keep_samples is None:
@@ -366,17 +416,40 @@ def sample(
     draws_per_chunk = max(1, min(num_draws, chunk_size // thin))
     start = time.perf_counter()
     stepper, programs = _Stepper(alg, data_size, batch_size), _Programs(mesh)
+    if checkpoint_dir is not None:  # hashed on the host, before the data goes to the devices
+        identity = _identity(key, data, checkpoint_identity, num_chains=num_chains, num_steps=num_steps,
+                             burn_in=burn_in, thin=thin, batch_size=batch_size, keep_samples=keep_samples)
 
     chain_keys = jax.device_put(jax.random.split(key, num_chains), chain_sharding(mesh))
     data = None if data is None else jax.device_put(data, replicated(mesh))
-    carry = programs.run("initialise", functools.partial(stepper.initial_carry, init_params=init_params),
-                         (chain_keys, data), (_CHAINS, _WHOLE), _CARRY_SPECS, donate_first=False)
-    online = None
+    initial_carry = functools.partial(stepper.initial_carry, init_params=init_params)
+    carry_shapes = jax.eval_shape(initial_carry, chain_keys, data)
+    online_shapes = None
     if on_sample is not None:
-        one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry.states.position)
+        one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry_shapes.states.position)
         shapes = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
-        online = jax.tree.map(lambda s: jnp.zeros((num_chains,) + s.shape, s.dtype), shapes)
-        online = jax.device_put(online, chain_sharding(mesh))
+        online_shapes = jax.tree.map(lambda s: jax.ShapeDtypeStruct((num_chains,) + s.shape, s.dtype), shapes)
+    draw_shapes = stepper.draw_shapes(carry_shapes, data, keep_samples=keep_samples)
+
+    saved = None
+    if checkpoint_dir is not None:
+        checkpoint_dir = pathlib.Path(checkpoint_dir)
+        saved = checkpoint.load(checkpoint_dir, identity=identity, draw_template=draw_shapes,
+                                state_template={"carry": carry_shapes, "online": online_shapes})
+    if saved is None:
+        carry = programs.run("initialise", initial_carry, (chain_keys, data), (_CHAINS, _WHOLE), _CARRY_SPECS,
+                             donate_first=False)
+        online = None if online_shapes is None else jax.tree.map(
+            lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
+        step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []
+        chunks = []
+    else:
+        carry = jax.device_put(saved.state["carry"], _Carry(*[chain_sharding(mesh)] * 4, replicated(mesh),
+                                                            chain_sharding(mesh)))
+        online = jax.device_put(saved.state["online"], chain_sharding(mesh))
+        step, kept, kept_before, earlier_seconds = saved.step, saved.num_kept, saved.num_kept, saved.sampling_seconds
+        draw_files = list(saved.draw_files)
+        chunks = [saved.draws]
 
     def run_advance(carry, num):
         return programs.run("advance", stepper.advance, (carry, data, jnp.int32(num)),
@@ -390,33 +463,53 @@ def sample(
                             (_CARRY_SPECS, _CHAINS, _WHOLE, _WHOLE, _WHOLE),
                             (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
 
+    def save_checkpoint():
+        """The draws kept since the last checkpoint, then the state that lists them."""
+        nonlocal kept_before, saved_chunks, last_checkpoint
+        if kept > kept_before:
+            new_draws = jax.tree.map(lambda *parts: np.concatenate(parts), *chunks[saved_chunks:])
+            draw_files.append(checkpoint.save_draws(checkpoint_dir, new_draws, first=kept_before))
+        seconds = earlier_seconds + time.perf_counter() - start - programs.compile_seconds
+        checkpoint.save(checkpoint_dir, {"carry": carry, "online": online}, identity=identity, step=step,
+                        draw_files=draw_files, num_kept=kept, sampling_seconds=seconds)
+        kept_before, saved_chunks, last_checkpoint = kept, len(chunks), step
+
     # tqdm's disable=None shows the bar only on a terminal.
-    bar = tqdm(total=num_steps, unit="step", disable=None if progress is None else not progress, leave=False)
-    chunks = []
+    bar = tqdm(total=num_steps, initial=step, unit="step", leave=False,
+               disable=None if progress is None else not progress)
+    last_checkpoint, saved_chunks = step, len(chunks)
     try:
-        done = 0
-        while done < burn_in:
-            num = min(chunk_size, burn_in - done)
-            carry = jax.block_until_ready(run_advance(carry, num))
-            done += num
+        while step < num_steps:
+            if step < burn_in:
+                num = min(chunk_size, burn_in - step)
+                carry = run_advance(carry, num)
+            elif kept < num_draws:
+                draws = min(draws_per_chunk, num_draws - kept)
+                carry, online, buffers = run_record(carry, online, draws)
+                chunks.append(jax.tree.map(lambda b, n=draws: np.asarray(b)[:n], buffers))
+                kept += draws
+                num = draws * thin
+            else:
+                num = min(chunk_size, num_steps - step)
+                carry = run_advance(carry, num)
+            step += num
             bar.update(num)
-        kept = 0
-        while kept < num_draws:
-            num = min(draws_per_chunk, num_draws - kept)
-            carry, online, buffers = run_record(carry, online, num)
-            chunks.append(jax.tree.map(lambda b, n=num: np.asarray(b)[:n], buffers))
-            kept += num
-            bar.update(num * thin)
-        remainder = num_steps - burn_in - num_draws * thin
-        if remainder:
-            carry = run_advance(carry, remainder)
-            bar.update(remainder)
+            # Reading the flags back also waits for the chunk, so the bar keeps time.
+            diverged = (np.asarray(carry.diverged_at) >= 0).any()
+            if stop_on_divergence and diverged:
+                break
+            if checkpoint_dir is not None and (step == num_steps or checkpoint_every is None
+                                               or step - last_checkpoint >= checkpoint_every):
+                save_checkpoint()
         jax.block_until_ready(carry)
     finally:
         bar.close()
 
-    samples, weights, info = jax.tree.map(lambda *parts: np.swapaxes(np.concatenate(parts), 0, 1), *chunks)
-    sampling_seconds = time.perf_counter() - start - programs.compile_seconds
+    if chunks:
+        samples, weights, info = jax.tree.map(lambda *parts: np.swapaxes(np.concatenate(parts), 0, 1), *chunks)
+    else:
+        samples, weights, info = jax.tree.map(lambda s: np.zeros((s.shape[0], 0) + s.shape[1:], s.dtype), draw_shapes)
+    sampling_seconds = earlier_seconds + time.perf_counter() - start - programs.compile_seconds
     return SampleResult(
         samples=samples,
         weights=weights,
@@ -425,4 +518,5 @@ def sample(
         state=carry.states,
         timings={"compile_seconds": programs.compile_seconds, "sampling_seconds": sampling_seconds},
         diverged_at=np.asarray(jax.device_get(carry.diverged_at)),
+        num_steps_taken=step,
     )

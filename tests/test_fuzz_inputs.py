@@ -1,33 +1,39 @@
-"""Fuzzing the input edges: whatever a config, a UCI file or a saved prior fit holds, loading
-it either succeeds or raises the documented error with a one-line message.
+"""Fuzzing the input edges: whatever a config, a UCI file, a saved prior fit or a checkpoint
+holds, loading it either succeeds or raises the documented error with a one-line message.
 
 The documented errors are :class:`experiments.config.ConfigError` (configs),
-:class:`posterior.data.DataError` (data files) and ``ValueError`` (saved prior fits): the
+:class:`posterior.data.DataError` (data files), ``ValueError`` (saved prior fits) and
+:class:`samplers.checkpoint.CheckpointError` (checkpoints): the
 ``ValueError`` family the ``posterior`` CLI turns into one line and exit status 2.
 Anything else (a ``KeyError``, ``OverflowError``, ``RecursionError``, ...) would be a
 traceback. What is accepted must be usable: a config that loads writes a ``config.yaml``
-that loads to the same config, and data that loads is finite, with disjoint splits.
+that loads to the same config, data that loads is finite, with disjoint splits, and a
+checkpoint that loads holds what was saved.
 
 Inputs start from good ones and are broken by hypothesis, so that the search reaches past
 the first check. The profile is derandomized, so CI sees the same examples every run.
 """
 
+import io
 import json
 import pathlib
 import tempfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import samplers
 from conftest import write_uci_folder
 from experiments import config as configs
 from experiments import prior_fit
 from posterior import data, models
 from priors import weight
+from samplers import checkpoint
 
 FUZZ = settings(derandomize=True, database=None, max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -249,3 +255,90 @@ def test_a_saved_fit_is_reused_or_refused_in_one_line(saved_fit_setting, data_):
             assert str(path) in str(error) and "\n" not in str(error), str(error)
         else:
             assert choice.cached and isinstance(choice.prior, weight.LayerwiseGaussian)
+
+
+@pytest.fixture(scope="module")
+def saved_checkpoint(tmp_path_factory):
+    """A finished run's checkpoint folder, and what its resume asks ``checkpoint.load`` for."""
+    folder = tmp_path_factory.mktemp("checkpoint")
+    rows = np.random.default_rng(0).normal(size=(32, 2))
+    alg = samplers.sgld(lambda w, batch: -0.5 * w @ w - 0.5 * jnp.sum((batch @ w) ** 2), 1e-3)
+    arguments = dict(num_chains=2, num_steps=40, burn_in=10, thin=5, batch_size=8, chunk_size=10,
+                     checkpoint_dir=folder, checkpoint_every=10, progress=False)
+    samplers.sample(alg, jax.random.key(0), jnp.zeros(2), rows, **arguments)
+    asked = {}
+    real_load = checkpoint.load
+
+    def load(directory, **kwargs):
+        asked.update(kwargs)
+        return real_load(directory, **kwargs)
+
+    checkpoint.load = load
+    try:
+        samplers.sample(alg, jax.random.key(0), jnp.zeros(2), rows, **arguments)
+    finally:
+        checkpoint.load = real_load
+    return folder, asked, real_load(folder, **asked)
+
+
+def rewritten_metadata(content: bytes, change) -> bytes:
+    """The ``.npz`` ``content`` with its JSON metadata replaced by ``change(metadata)``."""
+    with np.load(io.BytesIO(content), allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    metadata = change(json.loads(arrays["metadata"].tobytes()))
+    arrays["metadata"] = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+    written = io.BytesIO()
+    np.savez(written, **arrays)
+    return written.getvalue()
+
+
+@st.composite
+def damaged_files(draw, folder: pathlib.Path) -> tuple[str, bytes]:
+    """One file of the checkpoint, with bytes changed, cut short, or its metadata rewritten."""
+    name = draw(st.sampled_from(sorted(path.name for path in folder.glob("*.npz"))))
+    content = (folder / name).read_bytes()
+    how = draw(st.sampled_from(["bytes", "cut", "metadata"]))
+    if how == "bytes":
+        changed = bytearray(content)
+        for _ in range(draw(st.integers(1, 4))):
+            changed[draw(st.integers(0, len(content) - 1))] = draw(st.integers(0, 255))
+        return name, bytes(changed)
+    if how == "cut":
+        return name, content[: draw(st.integers(0, len(content) - 1))]
+
+    def change(metadata):
+        parts = [metadata, *[entry for entry in metadata.get("layout", []) if isinstance(entry, dict)]]
+        for _ in range(draw(st.integers(1, 3))):
+            target = draw(st.sampled_from(parts))
+            key = draw(st.sampled_from(sorted(target)) | st.text(max_size=4))
+            if draw(st.booleans()):
+                target.pop(key, None)
+            else:
+                target[key] = draw(json_values | st.just("../elsewhere.npz") | st.just(["draws-x.npz"]))
+        return metadata
+
+    return name, rewritten_metadata(content, change)
+
+
+@settings(FUZZ, max_examples=150)
+@given(data_=st.data())
+def test_a_checkpoint_is_resumed_whole_or_refused_in_one_line(saved_checkpoint, data_):
+    folder, asked, good = saved_checkpoint
+    name, content = data_.draw(damaged_files(folder))
+    with tempfile.TemporaryDirectory() as copy:
+        copy = pathlib.Path(copy)
+        for path in folder.iterdir():
+            (copy / path.name).write_bytes(path.read_bytes())
+        (copy / name).write_bytes(content)
+        try:
+            saved = checkpoint.load(copy, **asked)
+        except checkpoint.CheckpointError as error:
+            assert f"checkpoint file {copy}/" in str(error) and "\n" not in str(error), str(error)
+        else:
+            # Accepted only when the change did not touch what it holds (zip's CRCs guard the arrays).
+            assert (saved.step, saved.num_kept, saved.draw_files) == (good.step, good.num_kept, good.draw_files)
+            for leaf, good_leaf in zip(jax.tree.leaves((saved.state, saved.draws)),
+                                       jax.tree.leaves((good.state, good.draws))):
+                leaf, good_leaf = (jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+                                   else x for x in (leaf, good_leaf))
+                np.testing.assert_array_equal(np.asarray(leaf), np.asarray(good_leaf))

@@ -199,9 +199,12 @@ class CheckpointConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
-    """Devices on the 'chain' axis (default: as many local devices as divide the chains)."""
+    """Devices on the 'chain' axis (default: as many local devices as divide the chains,
+    over those ``data`` leaves) and on the 'data' axis, whose devices split every batch
+    of a chain (the whole data set without minibatches) and add up its log likelihood."""
 
     chain: int | None = None
+    data: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -410,6 +413,10 @@ def _check_values(config: Config) -> None:
     if config.mesh.chain is not None:
         _require(config.mesh.chain >= 1 and sampling.num_chains % config.mesh.chain == 0, "mesh.chain",
                  f"a divisor of sampling.num_chains={sampling.num_chains}", config.mesh.chain)
+    _count("mesh.data", config.mesh.data, 1)
+    if sampling.batch_size is not None:
+        _require(sampling.batch_size % config.mesh.data == 0, "mesh.data",
+                 f"a divisor of sampling.batch_size={sampling.batch_size}", config.mesh.data)
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:

@@ -208,10 +208,15 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     network = models.mlp(width=config.model.width, depth=config.model.depth, output_dim=output_dim,
                          activation=config.model.activation)
     choice = choose_prior(config, dataset, network, cache=prior_cache, log=log)
-    logdensity_fn = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train))
+    # Devices along the mesh's 'data' axis each hold a slice of every batch.
+    batch_sum = samplers.mesh.sum_over_data if config.mesh.data > 1 else None
+    logdensity_fn = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
+                                          batch_sum=batch_sum)
     alg = build_sampler(config, logdensity_fn, choice.prior)
     run = config.sampling
-    mesh = None if config.mesh.chain is None else samplers.make_mesh(config.mesh.chain, 1)
+    mesh = None
+    if config.mesh.chain is not None or config.mesh.data > 1:
+        mesh = samplers.make_mesh(config.mesh.chain, config.mesh.data)
     log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
     resumed_from = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)

@@ -29,6 +29,7 @@ def log_posterior(
     *,
     data_size: int,
     temperature: float = 1.0,
+    batch_sum: Callable[[Callable], Callable] | None = None,
 ) -> Callable[[dict[str, ArrayTree], tuple[jax.Array, jax.Array]], jax.Array]:
     """The (minibatch estimate of the) tempered log posterior.
 
@@ -54,6 +55,10 @@ def log_posterior(
             ``log_prob``).
         data_size: ``N``, the number of training examples.
         temperature: ``T > 0``; the density returned is ``log p / T``.
+        batch_sum: a transform of the batch's sums, ``f(position, batch) -> (sum of
+            log p(y_i | ...), number of rows)``, e.g. ``samplers.mesh.sum_over_data``,
+            which adds them up over the devices that each hold a slice of the batch
+            (None: the batch is all there is).
 
     Returns:
         ``logdensity_fn(position, batch) -> scalar`` with ``position = {"network": ...,
@@ -66,12 +71,17 @@ def log_posterior(
 
     hierarchical = is_hierarchical(prior)
 
-    def logdensity_fn(position: dict[str, ArrayTree], batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    def batch_sums(position: dict[str, ArrayTree], batch: tuple[jax.Array, jax.Array]):
         x, y = batch
+        outputs = apply_fn(position["network"], x)
+        return jnp.sum(likelihood.log_prob(position["likelihood"], outputs, y)), jnp.float32(jnp.shape(x)[0])
+
+    summed = batch_sums if batch_sum is None else batch_sum(batch_sums)
+
+    def logdensity_fn(position: dict[str, ArrayTree], batch: tuple[jax.Array, jax.Array]) -> jax.Array:
         network_params, lik_params = position["network"], position["likelihood"]
-        log_likelihood = jnp.sum(likelihood.log_prob(lik_params, apply_fn(network_params, x), y))
-        # The batch size is a static shape, so the N/|B| scale is a constant under jit.
-        scale = data_size / jnp.shape(x)[0]
+        log_likelihood, rows = summed(position, batch)
+        scale = data_size / rows
         if hierarchical:
             log_prior = prior.log_prob(network_params, position["prior"])
         else:

@@ -2,14 +2,19 @@
 
 The driver runs every chain-local computation under ``jax.shard_map`` over a mesh with
 axes ``('chain', 'data')``: each device advances its own slice of the chains, so results
-do not depend on how many devices there are, only on the keys. The 'data' axis (data
-parallelism inside a chain) has size 1 until data-sharded likelihoods arrive.
+do not depend on how many devices there are, only on the keys. Along 'data', the devices
+of a chain share its work: each sees a slice of the rows (of the whole data set, or of
+every minibatch) and a log likelihood wrapped in :func:`sum_over_data` adds the slices'
+sums and their gradients, so every device of the chain takes the same step.
 """
 
+import functools
 import math
 import os
+from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -55,8 +60,63 @@ def check_mesh(mesh: Mesh, num_chains: int) -> None:
         raise ValueError(f"mesh must have axes ('chain', 'data'), got {tuple(mesh.axis_names)}; use samplers.make_mesh")
     if num_chains % mesh.shape[CHAIN_AXIS]:
         raise ValueError(f"num_chains={num_chains} is not a multiple of the mesh's chain axis ({mesh.shape[CHAIN_AXIS]} devices)")
-    if mesh.shape[DATA_AXIS] != 1:
-        raise ValueError("mesh: a 'data' axis larger than 1 is not supported yet; use data=1")
+
+
+def _zero_cotangent(leaf: Any) -> Any:
+    """The cotangent of an input nothing is differentiated for (float0 for integers)."""
+    leaf = jnp.asarray(leaf)
+    if jnp.issubdtype(leaf.dtype, jnp.inexact):
+        return jnp.zeros_like(leaf)
+    return np.zeros(leaf.shape, jax.dtypes.float0)
+
+
+def sum_over_data(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``fn(params, rows)``, a sum over data rows, summed over the mesh's 'data' axis too.
+
+    Under the driver, each device along 'data' holds a slice of the rows: the wrapped
+    function returns the sum of every slice's ``fn`` (a pytree of floats, e.g. a
+    log-likelihood sum and a row count), and its gradient with respect to ``params`` is
+    the sum of every slice's gradient, so the devices of a chain all see the full-data
+    value and gradient. The gradient's sum is explicit (a custom VJP) rather than left to
+    JAX's transpose of ``psum``, which only sums the gradients of inputs that JAX knows
+    to be the same on every device. Called where there is no 'data' axis (outside the
+    driver, or in a notebook), it is ``fn``.
+
+    Args:
+        fn: ``fn(params, rows) -> pytree of float arrays``, a sum over ``rows``.
+
+    Returns:
+        The function summed over 'data', with the same signature.
+    """
+
+    def summed(params, rows):
+        try:
+            jax.lax.axis_size(DATA_AXIS)
+        except NameError:  # not under a mesh: nothing to add up
+            return fn(params, rows)
+        return _summed_over_data(fn, params, rows)
+
+    return summed
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _summed_over_data(fn, params, rows):
+    return jax.tree.map(lambda value: jax.lax.psum(value, DATA_AXIS), fn(params, rows))
+
+
+def _summed_over_data_forward(fn, params, rows):
+    values, pullback = jax.vjp(lambda params: fn(params, rows), params)
+    return jax.tree.map(lambda value: jax.lax.psum(value, DATA_AXIS), values), (pullback, rows)
+
+
+def _summed_over_data_backward(fn, residuals, cotangents):
+    pullback, rows = residuals
+    (params_cotangent,) = pullback(cotangents)
+    params_cotangent = jax.tree.map(lambda grad: jax.lax.psum(grad, DATA_AXIS), params_cotangent)
+    return params_cotangent, jax.tree.map(_zero_cotangent, rows)
+
+
+_summed_over_data.defvjp(_summed_over_data_forward, _summed_over_data_backward)
 
 
 def chain_sharding(mesh: Mesh) -> NamedSharding:

@@ -30,12 +30,12 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from samplers import checkpoint, minibatch
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
-from samplers.mesh import CHAIN_AXIS, chain_sharding, check_mesh, default_mesh, replicated
+from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, replicated
 
 __all__ = ["SampleResult", "sample"]
 
@@ -158,6 +158,7 @@ class _Stepper(NamedTuple):
     alg: SamplingAlgorithm
     data_size: int | None
     batch_size: int | None
+    data_shards: int = 1  # devices on the mesh's 'data' axis, each taking a slice of every minibatch
 
     @property
     def steps_per_epoch(self) -> int:
@@ -190,8 +191,11 @@ class _Stepper(NamedTuple):
 
     def batch(self, permutations: jax.Array, offset: jax.Array, data):
         """Every chain's ``offset``-th minibatch of the epoch: rows ``offset * batch_size``
-        onwards of its permutation."""
-        rows = jax.lax.dynamic_slice_in_dim(permutations, offset * self.batch_size, self.batch_size, axis=1)
+        onwards of its permutation; on a 'data' axis, this device's slice of those rows."""
+        start, rows_here = offset * self.batch_size, self.batch_size // self.data_shards
+        if self.data_shards > 1:
+            start = start + jax.lax.axis_index(DATA_AXIS) * rows_here
+        rows = jax.lax.dynamic_slice_in_dim(permutations, start, rows_here, axis=1)
         return jax.tree.map(lambda x: x[rows], data)
 
     def refresh_permutations(self, carry: _Carry) -> _Carry:
@@ -410,26 +414,41 @@ def sample(
         chunk_size = min(chunk_size, checkpoint_every)
     mesh = default_mesh(num_chains) if mesh is None else mesh
     check_mesh(mesh, num_chains)
+    data_shards = mesh.shape[DATA_AXIS]
+    # The whole data set is split over the 'data' devices; minibatches are drawn from all
+    # of it (every device holds it) and split instead.
+    split_data = data_shards > 1 and batch_size is None
+    if data_shards > 1:
+        if data is None:
+            raise ValueError(f"the mesh's 'data' axis ({data_shards} devices) needs data to split")
+        rows, what = (data_size, "the data's rows") if split_data else (batch_size, "batch_size")
+        if rows % data_shards:
+            raise ValueError(f"{what} ({rows}) must be a multiple of the mesh's 'data' axis ({data_shards} devices)")
+    data_spec = PartitionSpec(DATA_AXIS) if split_data else _WHOLE
     if keep_samples is None:
         keep_samples = on_sample is None
     num_draws = (num_steps - burn_in) // thin
     draws_per_chunk = max(1, min(num_draws, chunk_size // thin))
     start = time.perf_counter()
-    stepper, programs = _Stepper(alg, data_size, batch_size), _Programs(mesh)
+    stepper, programs = _Stepper(alg, data_size, batch_size, data_shards), _Programs(mesh)
     if checkpoint_dir is not None:  # hashed on the host, before the data goes to the devices
         identity = _identity(key, data, checkpoint_identity, num_chains=num_chains, num_steps=num_steps,
                              burn_in=burn_in, thin=thin, batch_size=batch_size, keep_samples=keep_samples)
 
     chain_keys = jax.device_put(jax.random.split(key, num_chains), chain_sharding(mesh))
-    data = None if data is None else jax.device_put(data, replicated(mesh))
+    data = None if data is None else jax.device_put(data, NamedSharding(mesh, data_spec))
     initial_carry = functools.partial(stepper.initial_carry, init_params=init_params)
-    carry_shapes = jax.eval_shape(initial_carry, chain_keys, data)
+    # Shapes are taken outside the mesh, where there is no 'data' axis to slice batches by
+    # (slicing changes no shape a chain carries or keeps).
+    outside_mesh = stepper._replace(data_shards=1)
+    carry_shapes = jax.eval_shape(functools.partial(outside_mesh.initial_carry, init_params=init_params),
+                                  chain_keys, data)
     online_shapes = None
     if on_sample is not None:
         one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry_shapes.states.position)
         shapes = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
         online_shapes = jax.tree.map(lambda s: jax.ShapeDtypeStruct((num_chains,) + s.shape, s.dtype), shapes)
-    draw_shapes = stepper.draw_shapes(carry_shapes, data, keep_samples=keep_samples)
+    draw_shapes = outside_mesh.draw_shapes(carry_shapes, data, keep_samples=keep_samples)
 
     saved = None
     if checkpoint_dir is not None:
@@ -437,7 +456,7 @@ def sample(
         saved = checkpoint.load(checkpoint_dir, identity=identity, draw_template=draw_shapes,
                                 state_template={"carry": carry_shapes, "online": online_shapes})
     if saved is None:
-        carry = programs.run("initialise", initial_carry, (chain_keys, data), (_CHAINS, _WHOLE), _CARRY_SPECS,
+        carry = programs.run("initialise", initial_carry, (chain_keys, data), (_CHAINS, data_spec), _CARRY_SPECS,
                              donate_first=False)
         online = None if online_shapes is None else jax.tree.map(
             lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
@@ -453,14 +472,14 @@ def sample(
 
     def run_advance(carry, num):
         return programs.run("advance", stepper.advance, (carry, data, jnp.int32(num)),
-                            (_CARRY_SPECS, _WHOLE, _WHOLE), _CARRY_SPECS)
+                            (_CARRY_SPECS, data_spec, _WHOLE), _CARRY_SPECS)
 
     record = functools.partial(stepper.record, buffer_size=draws_per_chunk, keep_samples=keep_samples,
                                on_sample=on_sample)
 
     def run_record(carry, online, num):
         return programs.run("record", record, (carry, online, data, jnp.int32(num), jnp.int32(thin)),
-                            (_CARRY_SPECS, _CHAINS, _WHOLE, _WHOLE, _WHOLE),
+                            (_CARRY_SPECS, _CHAINS, data_spec, _WHOLE, _WHOLE),
                             (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
 
     def save_checkpoint():

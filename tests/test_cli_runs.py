@@ -235,3 +235,16 @@ def test_drop_chain_predicts_with_the_chains_that_stayed_finite(uci_env):
         progress=False).metrics
     assert stopped["status"] == "diverged" and stopped["divergences"] == metrics["divergences"]
     assert "test_rmse" not in stopped
+
+
+def test_a_data_axis_splits_every_batch_and_gives_the_same_metrics(tmp_path, uci_env, tiny_config):
+    metrics = {}
+    for data_devices in (1, 2):  # `posterior` makes each of the 2 cores a device
+        results = tmp_path / f"data-{data_devices}"
+        done = run_posterior("run", str(tiny_config), "--results", str(results), f"mesh.data={data_devices}",
+                             "mesh.chain=1", env=uci_env, timeout=180)
+        assert done.returncode == 0, done.stderr[-2000:]
+        metrics[data_devices] = json.loads((results / "tiny" / "yacht" / "split-0" / "seed-0" / "metrics.json")
+                                           .read_text())
+    for key in ("test_rmse", "test_ll"):
+        assert metrics[2][key] == pytest.approx(metrics[1][key], rel=1e-4), key

@@ -20,7 +20,7 @@ from typing import Callable
 from experiments import demo, runs, table
 from experiments.arguments import add_device_arguments
 from experiments.bench import TARGETS as BENCH_TARGETS
-from samplers.mesh import use_cpu_cores  # imports JAX, computes nothing
+from samplers.mesh import initialize_distributed, use_cpu_cores  # import JAX, compute nothing
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -88,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     elif extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")
     use_cpu_cores(args.cpu_devices)  # before JAX's first computation
+    cluster = [getattr(args, name, None) for name in ("coordinator", "num_processes", "process_id")]
+    if any(value is not None for value in cluster) and not getattr(args, "distributed", False):
+        parser.error("--coordinator, --num-processes and --process-id go with --distributed")
     try:
+        if getattr(args, "distributed", False):
+            initialize_distributed(*cluster)
         return args.handler(args)
     except ValueError as error:  # bad input the library refused: one line, no traceback
         # Messages quote paths and names from the input, which may hold line breaks.

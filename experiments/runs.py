@@ -32,10 +32,12 @@ import sys
 import jax
 import numpy as np
 import yaml
+from jax.experimental import multihost_utils
 
 import samplers
 from experiments import config as configs
 from experiments import plots, prior_fit, rundir
+from experiments.arguments import positive_int
 from experiments.experiment import Outcome, run_experiment
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
@@ -55,6 +57,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="re-run runs whose results already exist")
     parser.add_argument("--restart", action="store_true",
                         help="discard a run's checkpoint and start it afresh (default: resume from it)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="run as one of several processes (jax.distributed: found by JAX on TPU pods and "
+                             "Slurm, else give --coordinator, --num-processes and --process-id); process 0 writes")
+    parser.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, with --distributed")
+    parser.add_argument("--num-processes", type=positive_int, metavar="N", help="processes, with --distributed")
+    parser.add_argument("--process-id", type=int, metavar="I", help="this process's index, with --distributed")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,15 +161,20 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
     checkpoint_dir = None
     if config.checkpoint.every is not None:
         checkpoint_dir = directory / CHECKPOINT
-        if restart:
+        if restart and jax.process_index() == 0:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    log = rundir.Log()
+        if jax.process_count() > 1:  # no process may read the checkpoint before it is gone
+            multihost_utils.sync_global_devices("checkpoint discarded")
+    writer = jax.process_index() == 0  # of several processes, process 0 writes (and prints) for all
+    log = rundir.Log(echo=writer)
     log(f"run {directory}")
     try:
         outcome = run_experiment(config, data_root=data_root(config), prior_cache=results / prior_fit.CACHE,
                                  checkpoint_dir=checkpoint_dir, log=log)
     except samplers.checkpoint.CheckpointError as error:
         raise samplers.checkpoint.CheckpointError(f"{error}; --restart discards it and starts afresh") from None
+    if not writer:
+        return directory, outcome.metrics
     with rundir.staging(directory) as staged:
         title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
         write_plots(staged, outcome, title)

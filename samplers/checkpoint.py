@@ -167,14 +167,15 @@ def data_fingerprint(data: Any) -> str:
     return digest.hexdigest()
 
 
-def _draws_name(first: int, stop: int) -> str:
+def draws_name(first: int, stop: int) -> str:
+    """The file :func:`save_draws` writes draws ``first .. stop`` to."""
     return f"draws-{first:09d}-{stop:09d}.npz"
 
 
 def save_draws(directory: pathlib.Path, draws: Any, *, first: int) -> str:
     """Write the draws ``first ..`` (leaves with a leading draw axis); returns the file name."""
     stop = first + int(jax.tree.leaves(draws)[0].shape[0])
-    name = _draws_name(first, stop)
+    name = draws_name(first, stop)
     write_tree(pathlib.Path(directory) / name, draws, {"format": FORMAT, "first": first, "stop": stop})
     return name
 

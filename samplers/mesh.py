@@ -119,6 +119,54 @@ def _summed_over_data_backward(fn, residuals, cotangents):
 _summed_over_data.defvjp(_summed_over_data_forward, _summed_over_data_backward)
 
 
+def _is_key(leaf: Any) -> bool:
+    return jnp.issubdtype(getattr(leaf, "dtype", np.float32), jax.dtypes.prng_key)
+
+
+def put(tree: Any, shardings: Any) -> Any:
+    """``tree`` (the same host values in every process) as arrays laid out by
+    ``shardings`` (one ``NamedSharding``, or a pytree of them that is a prefix of ``tree``).
+
+    With one process this is ``jax.device_put``. With several (``jax.distributed``), a
+    mesh spans devices that this process cannot address, so each process builds only its
+    own shards, from its copy of the values; PRNG keys travel as their key data.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(tree, shardings)
+
+    def one(leaf, sharding):
+        if _is_key(leaf):
+            impl = str(jax.random.key_impl(leaf))
+            data = one(np.asarray(jax.random.key_data(leaf)), sharding)
+            return jax.jit(functools.partial(jax.random.wrap_key_data, impl=impl))(data)
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    def subtree(sharding, values):
+        return jax.tree.map(lambda leaf: one(leaf, sharding), values)
+
+    return jax.tree.map(subtree, shardings, tree, is_leaf=lambda node: isinstance(node, NamedSharding))
+
+
+def fetch(tree: Any) -> Any:
+    """Every array of ``tree`` whole, on the host of every process (keys as host key arrays).
+
+    With several processes the shards of other processes come over the collectives
+    (``process_allgather``), so every process must call this at the same point.
+    """
+    if jax.process_count() == 1:
+        return jax.tree.map(lambda leaf: leaf if _is_key(leaf) else np.asarray(leaf), jax.device_get(tree))
+    from jax.experimental import multihost_utils
+
+    def one(leaf):
+        if _is_key(leaf):
+            impl = str(jax.random.key_impl(leaf))
+            return jax.random.wrap_key_data(one(jax.random.key_data(leaf)), impl=impl)
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+    return jax.tree.map(one, tree)
+
+
 def chain_sharding(mesh: Mesh) -> NamedSharding:
     """Arrays with a leading chain axis, split over the mesh's 'chain' devices."""
     return NamedSharding(mesh, PartitionSpec(CHAIN_AXIS))
@@ -127,6 +175,24 @@ def chain_sharding(mesh: Mesh) -> NamedSharding:
 def replicated(mesh: Mesh) -> NamedSharding:
     """Arrays every device holds whole."""
     return NamedSharding(mesh, PartitionSpec())
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+    """Join this process to a multi-process run (JAX's own multi-controller runtime).
+
+    Every process runs the same program; ``jax.devices()`` then lists the devices of all
+    of them, so :func:`make_mesh` spans them and the driver's chains (and data) are spread
+    over every process. On TPU pods and Slurm the arguments are found by JAX; elsewhere
+    give all three. CPU devices talk over gloo. Call before JAX's first computation.
+
+    Args:
+        coordinator: ``host:port`` of process 0's coordination service.
+        num_processes: how many processes take part.
+        process_id: this process's index, ``0 .. num_processes - 1``.
+    """
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
 
 
 def use_cpu_cores(count: int | None = None) -> int:

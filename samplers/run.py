@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from samplers import checkpoint, minibatch
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
-from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, replicated
+from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
 
 __all__ = ["SampleResult", "sample"]
 
@@ -435,8 +435,8 @@ def sample(
         identity = _identity(key, data, checkpoint_identity, num_chains=num_chains, num_steps=num_steps,
                              burn_in=burn_in, thin=thin, batch_size=batch_size, keep_samples=keep_samples)
 
-    chain_keys = jax.device_put(jax.random.split(key, num_chains), chain_sharding(mesh))
-    data = None if data is None else jax.device_put(data, NamedSharding(mesh, data_spec))
+    chain_keys = put(jax.random.split(key, num_chains), chain_sharding(mesh))
+    data = None if data is None else put(data, NamedSharding(mesh, data_spec))
     initial_carry = functools.partial(stepper.initial_carry, init_params=init_params)
     # Shapes are taken outside the mesh, where there is no 'data' axis to slice batches by
     # (slicing changes no shape a chain carries or keeps).
@@ -459,13 +459,12 @@ def sample(
         carry = programs.run("initialise", initial_carry, (chain_keys, data), (_CHAINS, data_spec), _CARRY_SPECS,
                              donate_first=False)
         online = None if online_shapes is None else jax.tree.map(
-            lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
+            lambda s: put(np.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
         step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []
         chunks = []
     else:
-        carry = jax.device_put(saved.state["carry"], _Carry(*[chain_sharding(mesh)] * 4, replicated(mesh),
-                                                            chain_sharding(mesh)))
-        online = jax.device_put(saved.state["online"], chain_sharding(mesh))
+        carry = put(saved.state["carry"], _Carry(*[chain_sharding(mesh)] * 4, replicated(mesh), chain_sharding(mesh)))
+        online = put(saved.state["online"], chain_sharding(mesh))
         step, kept, kept_before, earlier_seconds = saved.step, saved.num_kept, saved.num_kept, saved.sampling_seconds
         draw_files = list(saved.draw_files)
         chunks = [saved.draws]
@@ -487,10 +486,15 @@ def sample(
         nonlocal kept_before, saved_chunks, last_checkpoint
         if kept > kept_before:
             new_draws = jax.tree.map(lambda *parts: np.concatenate(parts), *chunks[saved_chunks:])
-            draw_files.append(checkpoint.save_draws(checkpoint_dir, new_draws, first=kept_before))
+            name = checkpoint.draws_name(kept_before, kept)
+            if jax.process_index() == 0:
+                checkpoint.save_draws(checkpoint_dir, new_draws, first=kept_before)
+            draw_files.append(name)
         seconds = earlier_seconds + time.perf_counter() - start - programs.compile_seconds
-        checkpoint.save(checkpoint_dir, {"carry": carry, "online": online}, identity=identity, step=step,
-                        draw_files=draw_files, num_kept=kept, sampling_seconds=seconds)
+        state = fetch({"carry": carry, "online": online})  # every process takes part in gathering
+        if jax.process_index() == 0:  # one writer, on a file system every process reads
+            checkpoint.save(checkpoint_dir, state, identity=identity, step=step, draw_files=draw_files,
+                            num_kept=kept, sampling_seconds=seconds)
         kept_before, saved_chunks, last_checkpoint = kept, len(chunks), step
 
     # tqdm's disable=None shows the bar only on a terminal.
@@ -505,7 +509,7 @@ def sample(
             elif kept < num_draws:
                 draws = min(draws_per_chunk, num_draws - kept)
                 carry, online, buffers = run_record(carry, online, draws)
-                chunks.append(jax.tree.map(lambda b, n=draws: np.asarray(b)[:n], buffers))
+                chunks.append(jax.tree.map(lambda b, n=draws: b[:n], fetch(buffers)))
                 kept += draws
                 num = draws * thin
             else:
@@ -514,7 +518,7 @@ def sample(
             step += num
             bar.update(num)
             # Reading the flags back also waits for the chunk, so the bar keeps time.
-            diverged = (np.asarray(carry.diverged_at) >= 0).any()
+            diverged = (fetch(carry.diverged_at) >= 0).any()
             if stop_on_divergence and diverged:
                 break
             if checkpoint_dir is not None and (step == num_steps or checkpoint_every is None
@@ -533,9 +537,9 @@ def sample(
         samples=samples,
         weights=weights,
         info=info,
-        online=None if online is None else jax.device_get(online),
+        online=None if online is None else fetch(online),
         state=carry.states,
         timings={"compile_seconds": programs.compile_seconds, "sampling_seconds": sampling_seconds},
-        diverged_at=np.asarray(jax.device_get(carry.diverged_at)),
+        diverged_at=fetch(carry.diverged_at),
         num_steps_taken=step,
     )

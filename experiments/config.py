@@ -147,15 +147,18 @@ class ScheduleConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """The SG-MCMC kernel and its hyperparameters (see ALGORITHMS.md).
+    """The sampler and its hyperparameters (see ALGORITHMS.md).
 
     ``scale_adaptation`` (SGHMC) adapts the preconditioner during burn-in and then
     freezes it. ``max_grad_norm`` clips the stochastic gradient's global norm. ``clock``
     is read by SA-SGLD only; ``eta`` (the coupling variance) and ``predict_with`` (which
     of ``theta``, ``anchor`` or ``both`` the draws are) by Entropy-MCMC only.
+    ``num_integration_steps``, ``target_acceptance_rate`` (its step size adapts toward it
+    during burn-in) and ``max_trajectory_length`` by full-batch HMC only, which needs
+    ``sampling.batch_size: null``.
     """
 
-    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc"] = "sghmc"
+    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc"] = "sghmc"
     step_size: float = 0.01
     schedule: ScheduleConfig = ScheduleConfig()
     friction: float = 0.01
@@ -165,6 +168,9 @@ class SamplerConfig:
     clock: ClockConfig = ClockConfig()
     eta: float = 1.0e-3
     predict_with: Literal["theta", "anchor", "both"] = "theta"
+    num_integration_steps: int = 10
+    target_acceptance_rate: float = 0.8
+    max_trajectory_length: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,7 +394,18 @@ def _check_values(config: Config) -> None:
     _require(sampler.clock.smallest < sampler.clock.largest, "sampler.clock.smallest",
              f"below sampler.clock.largest={sampler.clock.largest}", sampler.clock.smallest)
     _positive("sampler.eta", sampler.eta)
-    if sampler.name in ("sa_sgld", "entropy_mcmc") and prior.kind in HIERARCHICAL_PRIORS:
+    _count("sampler.num_integration_steps", sampler.num_integration_steps, 1)
+    _require(0.0 < sampler.target_acceptance_rate < 1.0, "sampler.target_acceptance_rate", "in (0, 1)",
+             sampler.target_acceptance_rate)
+    if sampler.max_trajectory_length is not None:
+        _positive("sampler.max_trajectory_length", sampler.max_trajectory_length)
+    if sampler.name == "hmc" and sampler.schedule.kind != "constant":
+        raise ConfigError("sampler.name=hmc adapts its step size during burn-in and keeps it; "
+                          "sampler.schedule.kind must be constant")
+    if sampler.name == "hmc" and config.sampling.batch_size is not None:
+        raise ConfigError(f"sampler.name=hmc uses the whole data set at every step; set sampling.batch_size: null "
+                          f"(got {config.sampling.batch_size})")
+    if sampler.name in ("sa_sgld", "entropy_mcmc", "hmc") and prior.kind in HIERARCHICAL_PRIORS:
         # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
         # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree
         # a Gibbs move could update.

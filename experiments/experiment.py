@@ -62,7 +62,7 @@ def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
 
 
 def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> samplers.SamplingAlgorithm:
-    """SGLD, SGHMC, SA-SGLD or Entropy-MCMC with the config's hyperparameters.
+    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC or full-batch HMC with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
     every ``prior.gibbs_every`` steps (SGLD and SGHMC only: the config refuses the
@@ -76,6 +76,11 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> sample
     elif settings.name == "sa_sgld":
         alg = samplers.sa_sgld(logdensity_fn, step_size, temperature=settings.temperature,
                                max_grad_norm=settings.max_grad_norm, **dataclasses.asdict(settings.clock))
+    elif settings.name == "hmc":
+        alg = samplers.hmc(logdensity_fn, settings.step_size, settings.num_integration_steps,
+                           target_acceptance_rate=settings.target_acceptance_rate,
+                           adaptation_steps=config.sampling.burn_in,
+                           max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature)
     elif settings.name == "entropy_mcmc":
         alg = samplers.entropy_mcmc(logdensity_fn, step_size, settings.eta, temperature=settings.temperature,
                                     max_grad_norm=settings.max_grad_norm, predict_with=settings.predict_with)
@@ -211,7 +216,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     # Devices along the mesh's 'data' axis each hold a slice of every batch.
     batch_sum = samplers.mesh.sum_over_data if config.mesh.data > 1 else None
     logdensity_fn = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
-                                          batch_sum=batch_sum)
+                                          batch_sum=batch_sum, terms=config.sampler.name == "hmc")
     alg = build_sampler(config, logdensity_fn, choice.prior)
     run = config.sampling
     mesh = None
@@ -262,6 +267,9 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
     if usable:
         draws, weights = jax.tree.map(lambda leaf: leaf[healthy], (draws, weights))
+        if "acceptance_rate" in result.info:  # Metropolis kernels: how often kept draws' steps were accepted
+            report["acceptance_rate"] = float(np.mean(result.info["acceptance_rate"][healthy]))
+            report["final_step_size"] = float(np.mean(result.info["step_size"][healthy][:, -1]))
         if config.sampler.name == "sa_sgld" and "step_size" in result.info:
             # The clock's step psi * dtau, to compare with the fixed step of SGLD.
             report["mean_physical_step"] = float(np.mean(result.info["step_size"][healthy]))

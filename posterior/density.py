@@ -30,7 +30,8 @@ def log_posterior(
     data_size: int,
     temperature: float = 1.0,
     batch_sum: Callable[[Callable], Callable] | None = None,
-) -> Callable[[dict[str, ArrayTree], tuple[jax.Array, jax.Array]], jax.Array]:
+    terms: bool = False,
+) -> Callable[[dict[str, ArrayTree], tuple[jax.Array, jax.Array]], Any]:
     """The (minibatch estimate of the) tempered log posterior.
 
     ``logdensity_fn(position, (x, y))`` with ``|B|`` rows in ``x`` returns
@@ -59,10 +60,13 @@ def log_posterior(
             log p(y_i | ...), number of rows)``, e.g. ``samplers.mesh.sum_over_data``,
             which adds them up over the devices that each hold a slice of the batch
             (None: the batch is all there is).
+        terms: return ``(log prior, scaled log likelihood)``, each divided by ``T``, in
+            place of their sum: full-batch HMC differences each term on its own, which
+            keeps its acceptance test exact in float32 (``samplers.hmc``).
 
     Returns:
-        ``logdensity_fn(position, batch) -> scalar`` with ``position = {"network": ...,
-        "likelihood": ...}`` and ``batch = (x, y)``.
+        ``logdensity_fn(position, batch) -> scalar`` (a pair with ``terms``) with
+        ``position = {"network": ..., "likelihood": ...}`` and ``batch = (x, y)``.
     """
     if data_size < 1:
         raise ValueError(f"data_size must be a positive number of examples, got {data_size}")
@@ -87,6 +91,8 @@ def log_posterior(
         else:
             log_prior = prior.log_prob(network_params)
         log_prior = log_prior + likelihood.log_prior(lik_params)
+        if terms:
+            return log_prior / temperature, scale * log_likelihood / temperature
         return (log_prior + scale * log_likelihood) / temperature
 
     return logdensity_fn

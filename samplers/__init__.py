@@ -7,6 +7,7 @@ from samplers import checkpoint, schedules
 from samplers.base import SamplingAlgorithm, SGMCMCInfo
 from samplers.entropy_mcmc import entropy_mcmc
 from samplers.gibbs import with_gibbs
+from samplers.hmc import hmc
 from samplers.mesh import make_mesh, use_cpu_cores
 from samplers.run import SampleResult, sample
 from samplers.sa_sgld import sa_sgld
@@ -19,6 +20,7 @@ __all__ = [
     "SGMCMCInfo",
     "checkpoint",
     "entropy_mcmc",
+    "hmc",
     "make_mesh",
     "sa_sgld",
     "sample",

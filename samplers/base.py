@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 ArrayTree = Any
 PRNGKey = jax.Array
@@ -76,6 +77,12 @@ def clip_by_global_norm(tree: ArrayTree, max_norm: float | None) -> tuple[ArrayT
         return tree, norm
     scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, jnp.finfo(norm.dtype).tiny))
     return jax.tree.map(lambda x: x * scale.astype(x.dtype), tree), norm
+
+
+def check_integer(name: str, value: Any, minimum: int) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:

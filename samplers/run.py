@@ -34,7 +34,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from samplers import checkpoint, minibatch
-from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
+from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm, check_integer
 from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
 
 __all__ = ["SampleResult", "sample"]
@@ -97,24 +97,19 @@ def _data_size(data: ArrayTree) -> int:
     return size
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size) -> int | None:
-    _check_int("num_chains", num_chains, 1)
-    _check_int("num_steps", num_steps, 1)
-    _check_int("burn_in", burn_in, 0)
-    _check_int("thin", thin, 1)
-    _check_int("chunk_size", chunk_size, 1)
+    check_integer("num_chains", num_chains, 1)
+    check_integer("num_steps", num_steps, 1)
+    check_integer("burn_in", burn_in, 0)
+    check_integer("thin", thin, 1)
+    check_integer("chunk_size", chunk_size, 1)
     if burn_in >= num_steps:
         raise ValueError(f"burn_in={burn_in} must be smaller than num_steps={num_steps}")
     if thin > num_steps - burn_in:
         raise ValueError(f"thin={thin} is larger than the {num_steps - burn_in} steps after burn-in: no draw would be kept")
     data_size = None if data is None else _data_size(data)
     if batch_size is not None:
-        _check_int("batch_size", batch_size, 1)
+        check_integer("batch_size", batch_size, 1)
         if data is None:
             raise ValueError("batch_size was given but data is None")
         if batch_size > data_size:
@@ -410,7 +405,7 @@ def sample(
     """
     data_size = _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size)
     if checkpoint_every is not None:
-        _check_int("checkpoint_every", checkpoint_every, 1)
+        check_integer("checkpoint_every", checkpoint_every, 1)
         chunk_size = min(chunk_size, checkpoint_every)
     mesh = default_mesh(num_chains) if mesh is None else mesh
     check_mesh(mesh, num_chains)

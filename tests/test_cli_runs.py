@@ -131,12 +131,25 @@ def test_sa_sgld_runs_from_a_config_with_its_clock(tmp_path):
     assert configs.load(directory / "config.yaml").sampler.clock.omega == 1e4
 
 
-@pytest.mark.parametrize("sampler", ["sa_sgld", "entropy_mcmc"])
+def test_hmc_runs_on_the_whole_data_and_reports_its_acceptance(tmp_path):
+    config = configs.from_dict({
+        **TINY, "data": {"name": "toy1d"},
+        "sampler": {"name": "hmc", "step_size": 1e-3, "num_integration_steps": 10, "target_acceptance_rate": 0.8},
+        "sampling": {"num_chains": 2, "num_steps": 300, "burn_in": 200, "thin": 20, "batch_size": None}})
+    _, metrics = runs.execute(config, results=tmp_path, force=False)
+    assert metrics["status"] == "ok" and np.isfinite(metrics["test_ll"])
+    # 200 steps of dual averaging bring the acceptance rate near its target (~0.1 spread on 2 x 5 draws).
+    assert 0.5 < metrics["acceptance_rate"] <= 1.0
+    assert metrics["final_step_size"] != 1e-3
+
+
+@pytest.mark.parametrize("sampler", ["sa_sgld", "entropy_mcmc", "hmc"])
 @pytest.mark.parametrize("kind", ["fh", "gpih"])
 def test_a_sampler_without_gibbs_moves_refuses_a_hierarchical_prior(sampler, kind):
     with pytest.raises(configs.ConfigError, match=f"{sampler} cannot sample the hierarchical prior.kind={kind}"):
         configs.from_dict({**TINY, "data": {"name": "toy1d"}, "prior": {"kind": kind},
-                           "sampler": {"name": sampler, "step_size": 1e-3}})
+                           "sampler": {"name": sampler, "step_size": 1e-3},
+                           "sampling": {**TINY["sampling"], "batch_size": None}})
 
 
 def test_entropy_mcmc_keeps_cycle_ends_and_predicts_with_both(tmp_path):

@@ -23,6 +23,11 @@ CONFIGS = {
         "sampling": {"num_chains": 8, "num_steps": 400, "burn_in": 100, "thin": 50, "batch_size": 16,
                      "save_samples": True},
     },
+    "hmc-full-batch": {
+        "sampler": {"name": "hmc", "step_size": 1.0e-3, "num_integration_steps": 5},
+        "sampling": {"num_chains": 8, "num_steps": 60, "burn_in": 20, "thin": 10, "batch_size": None,
+                     "save_samples": True},
+    },
 }
 COMMON = {
     "data": {"name": "toy1d"},

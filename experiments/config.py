@@ -214,6 +214,18 @@ class MeshConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How the run is judged beyond its test metrics. ``reference``: a run directory, or
+    its ``predictive.npz``, whose test predictive (e.g. long HMC's) the run is compared
+    with (``reference_agreement``, ``reference_tv``); it must be of the same data set,
+    split and task, and is read before sampling. ``{split}`` and ``{seed}`` in it are the
+    run's (one sweep over splits, each split against its own reference). It does not change the draws, so a
+    checkpoint is resumed whatever it is."""
+
+    reference: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """One experiment: ``name`` groups its runs under ``results/<name>/``."""
 
@@ -227,6 +239,7 @@ class Config:
     sampling: SamplingConfig = SamplingConfig()
     mesh: MeshConfig = MeshConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    eval: EvalConfig = EvalConfig()
 
 
 # Values quoted in messages are cut short: a YAML alias can stand for a structure whose
@@ -434,6 +447,10 @@ def _check_values(config: Config) -> None:
     if sampling.batch_size is not None:
         _require(sampling.batch_size % config.mesh.data == 0, "mesh.data",
                  f"a divisor of sampling.batch_size={sampling.batch_size}", config.mesh.data)
+    reference = config.eval.reference
+    if reference is not None:
+        _require(reference.strip() != "" and "\0" not in reference, "eval.reference",
+                 "a path to a run directory or its predictive.npz (not empty, no NUL), or null", reference)
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:

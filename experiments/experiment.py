@@ -4,8 +4,9 @@
 README): ``posterior.data.load``, ``posterior.models.mlp``, a likelihood, a prior (fixed or
 fitted to a GP, :mod:`experiments.prior_fit`), ``posterior.density.log_posterior``, a sampler, ``samplers.sample``;
 then it feeds the kept draws through ``posterior.predictive`` chain by chain and reports
-``posterior.metrics`` and ``posterior.diagnostics``. It writes nothing: the caller owns
-the run directory.
+``posterior.metrics`` and ``posterior.diagnostics`` (and, with ``eval.reference``, agreement
+and total variation against a reference predictive, :mod:`experiments.reference`). It writes
+nothing: the caller owns the run directory.
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import samplers
+from experiments import reference as references
 from experiments.config import Config, to_dict
 from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density, diagnostics, likelihoods, metrics, models, predictive
@@ -37,6 +39,7 @@ class Outcome(NamedTuple):
     logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
     prior: PriorChoice  # the prior sampled under, and its fit when it was fitted
     draws: dict[str, Any]  # every chain's kept draws: samples, weights and info, axes (chain, draw)
+    predictive: dict[str, np.ndarray] | None = None  # the test predictive for predictive.npz (None: diverged)
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -120,11 +123,13 @@ def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, 
     """The predictive of every chain, accumulated draw by draw, and the per-draw moments.
 
     Returns:
-        ``(summary, test_predictions)``: :func:`posterior.predictive.summarise` of all
-        chains together, and ``(chain, draw, test point[, class])`` predicted means (or
-        class probabilities) for the diagnostics.
+        ``(summary, test_predictions, noise_stds)``: :func:`posterior.predictive.summarise`
+        of all chains together, ``(chain, draw, test point[, class])`` predicted means (or
+        class probabilities) for the diagnostics, and for a Gaussian likelihood each
+        draw's noise standard deviation ``(chain, draw)`` (None for a categorical one).
     """
     moment = _moment_name(likelihood)
+    noise_std = getattr(likelihood, "std", None)
 
     def outputs_of(position):
         return network.apply(position["network"], x_test)
@@ -138,18 +143,24 @@ def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, 
             outputs = outputs_of(position)
             accumulated = predictive.update(accumulated, likelihood=likelihood, lik_params=position["likelihood"],
                                             outputs=outputs, y=y_test, weight=draw_weight)
-            return accumulated, likelihood.moments(position["likelihood"], outputs)[moment]
+            per_draw = {"prediction": likelihood.moments(position["likelihood"], outputs)[moment]}
+            if noise_std is not None:
+                per_draw["noise_std"] = noise_std(position["likelihood"])
+            return accumulated, per_draw
 
         return jax.lax.scan(add_draw, start, (positions, chain_weights))
 
-    per_chain, test_predictions = jax.jit(jax.vmap(one_chain))(samples, jnp.asarray(weights))
+    per_chain, per_draw = jax.jit(jax.vmap(one_chain))(samples, jnp.asarray(weights))
     summary = predictive.summarise(predictive.combine_chains(per_chain))
-    return jax.tree.map(np.asarray, summary), np.asarray(test_predictions)
+    noise_stds = per_draw.get("noise_std")
+    return (jax.tree.map(np.asarray, summary), np.asarray(per_draw["prediction"]),
+            None if noise_stds is None else np.asarray(noise_stds))
 
 
 # Settings that change how a run is carried out, not its draws: a checkpoint written
 # under other values of these is resumed all the same.
-RESUMABLE_ACROSS = ("checkpoint.every", "mesh.chain", "data.root", "sampling.on_divergence", "sampling.save_samples")
+RESUMABLE_ACROSS = ("checkpoint.every", "mesh.chain", "data.root", "sampling.on_divergence", "sampling.save_samples",
+                    "eval.reference")
 
 
 def checkpoint_identity(config: Config) -> dict[str, Any]:
@@ -202,12 +213,20 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         there: ``metrics["num_steps_taken"]``) or every chain did (the test metrics, and
         whatever else is computed from the draws, are then left out).
         ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
-        from (absent when it started afresh).
+        from (absent when it started afresh). With ``eval.reference``, the reference
+        predictive is read and checked before anything is fitted or sampled (a bad one
+        raises :class:`experiments.reference.ReferenceFileError`), and a run whose status
+        is ok reports ``reference_agreement`` and ``reference_tv`` against it.
     """
     began = time.perf_counter()
     dataset = load(config.data.name, root=data_root, split=config.data.split)
     log(f"data {dataset.name} split {config.data.split}: {len(dataset.x_train)} train, "
         f"{len(dataset.x_test)} test, {dataset.input_dim} inputs ({dataset.task})")
+    reference = reference_file = None
+    if config.eval.reference is not None:
+        reference_file = references.locate(config.eval.reference, split=config.data.split, seed=config.seed)
+        reference = references.load(reference_file, dataset, split=config.data.split, seed=config.seed)
+        log(f"reference predictive {reference_file}")
     likelihood = build_likelihood(config, dataset)
     output_dim = dataset.num_classes if dataset.task == "classification" else 1
     network = models.mlp(width=config.model.width, depth=config.model.depth, output_dim=output_dim,
@@ -265,6 +284,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
+    run_predictive = None
     if usable:
         draws, weights = jax.tree.map(lambda leaf: leaf[healthy], (draws, weights))
         if "acceptance_rate" in result.info:  # Metropolis kernels: how often kept draws' steps were accepted
@@ -273,7 +293,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         if config.sampler.name == "sa_sgld" and "step_size" in result.info:
             # The clock's step psi * dtau, to compare with the fixed step of SGLD.
             report["mean_physical_step"] = float(np.mean(result.info["step_size"][healthy]))
-        summary, test_predictions = evaluate(network, likelihood, draws, weights, dataset.x_test, dataset.y_test)
+        summary, test_predictions, noise_stds = evaluate(network, likelihood, draws, weights, dataset.x_test,
+                                                         dataset.y_test)
         if dataset.task == "classification":
             report.update(metrics.classification_metrics(summary, dataset.y_test))
         else:
@@ -285,8 +306,14 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
             report["test_ll_kind"] = "log density of the weighted predictive mixture"
         rhat, ess = diagnostics.per_prediction(test_predictions, weights)
         report.update(diagnostics.worst(rhat, ess))
+        run_predictive = references.of_run(dataset, split=config.data.split, summary=summary,
+                                           test_predictions=test_predictions, noise_stds=noise_stds,
+                                           weights=np.asarray(weights))
+        if reference is not None:
+            report.update(references.compare(run_predictive, reference))
+            report["reference"] = str(reference_file)
     report["wall_seconds"] = time.perf_counter() - began
     logdensity = result.info.get("logdensity")
     return Outcome(report, dataset, summary, test_predictions, rhat, ess,
                    None if logdensity is None else np.asarray(logdensity), choice,
-                   {"samples": result.samples, "weights": result.weights, "info": result.info})
+                   {"samples": result.samples, "weights": result.weights, "info": result.info}, run_predictive)

@@ -37,12 +37,13 @@ def predictive_bands(path: pathlib.Path, *, x_train, y_train, x_test, y_test, me
     _save(figure, path)
 
 
-def logdensity_trace(path: pathlib.Path, logdensity: np.ndarray, *, title: str) -> None:
-    """The log-posterior estimate at each kept draw, one line per chain."""
+def logdensity_trace(path: pathlib.Path, logdensity: np.ndarray, *, title: str, full_batch: bool) -> None:
+    """The log posterior (a minibatch estimate unless ``full_batch``) at each kept draw, one line per chain."""
     figure, axes = plt.subplots(figsize=(7, 3.5))
     for chain, values in enumerate(logdensity):
         axes.plot(values, linewidth=1, label=f"chain {chain}")
-    axes.set(xlabel="kept draw", ylabel="log posterior (minibatch estimate)", title=title)
+    ylabel = "log posterior" if full_batch else "log posterior (minibatch estimate)"
+    axes.set(xlabel="kept draw", ylabel=ylabel, title=title)
     if len(logdensity) <= 8:
         axes.legend(fontsize=8)
     _save(figure, path)

@@ -2,8 +2,9 @@
 
 A run resolves its config (overrides applied), skips itself when its directory already
 holds finished results (unless ``--force``), runs the experiment, then writes plots,
-``log.txt``, ``config.yaml``, ``prior.json`` (a fitted prior) and ``metrics.json`` (a
-directory with ``metrics.json`` is a finished run) into a staging directory that then
+``log.txt``, ``config.yaml``, ``prior.json`` (a fitted prior), ``predictive.npz`` (the test
+predictive, :mod:`experiments.reference`) and ``metrics.json`` (a directory with
+``metrics.json`` is a finished run) into a staging directory that then
 takes the run directory's place. While it samples, it checkpoints into the run
 directory's ``checkpoint/`` every ``checkpoint.every`` steps, and a run that finds a
 checkpoint there resumes from it (``--restart`` discards it; one written under another
@@ -36,7 +37,7 @@ from jax.experimental import multihost_utils
 
 import samplers
 from experiments import config as configs
-from experiments import plots, prior_fit, rundir
+from experiments import plots, prior_fit, reference, rundir
 from experiments.arguments import positive_int
 from experiments.experiment import Outcome, run_experiment
 
@@ -46,7 +47,7 @@ PRIOR = "prior.json"
 CHECKPOINT = "checkpoint"
 SAMPLES = pathlib.Path("samples") / "draws.npz"
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
-                "rhat_max", "ess_min", "wall_seconds")
+                "reference_agreement", "reference_tv", "rhat_max", "ess_min", "wall_seconds")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,13 +93,13 @@ def directory_of(results: pathlib.Path, config: configs.Config) -> pathlib.Path:
                                 split=config.data.split, seed=config.seed)
 
 
-def write_plots(directory: pathlib.Path, outcome: Outcome, title: str) -> None:
-    """The run's figures, each written atomically."""
+def write_plots(directory: pathlib.Path, outcome: Outcome, title: str, *, full_batch: bool) -> None:
+    """The run's figures, each written atomically (``full_batch``: the log posterior traced is exact)."""
     folder = directory / rundir.PLOTS
     dataset = outcome.dataset
     if outcome.logdensity is not None:
-        rundir.write_atomic(folder / "trace.png",
-                            lambda path: plots.logdensity_trace(path, outcome.logdensity, title=title))
+        rundir.write_atomic(folder / "trace.png", lambda path: plots.logdensity_trace(
+            path, outcome.logdensity, title=title, full_batch=full_batch))
     if outcome.test_predictions.size:
         num_draws = outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1]
         rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
@@ -177,7 +178,7 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
         return directory, outcome.metrics
     with rundir.staging(directory) as staged:
         title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
-        write_plots(staged, outcome, title)
+        write_plots(staged, outcome, title, full_batch=config.sampling.batch_size is None)
         log(format_summary(outcome.metrics))
         rundir.write_text(staged / rundir.LOG, log.text())
         rundir.write_text(staged / rundir.CONFIG, yaml.safe_dump(configs.to_dict(config), sort_keys=False))
@@ -185,6 +186,8 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
             rundir.write_json(staged / PRIOR, outcome.prior.fit)
         if config.sampling.save_samples:
             samplers.checkpoint.write_tree(staged / SAMPLES, outcome.draws, {"config": configs.to_dict(config)})
+        if outcome.predictive is not None:
+            reference.write(staged / reference.FILE, outcome.predictive)
         if outcome.metrics["status"] != "ok" and checkpoint_dir is not None and checkpoint_dir.exists():
             shutil.copytree(checkpoint_dir, staged / CHECKPOINT)
         rundir.write_json(staged / rundir.METRICS, outcome.metrics)

@@ -17,9 +17,10 @@ import yaml
 
 from experiments import rundir
 
-# Reported in this order when present; test_ll is the log density of the predictive mixture.
+# Reported in this order when present; test_ll is the log density of the predictive mixture,
+# reference_* compare with the predictive of eval.reference (experiments.reference).
 METRIC_COLUMNS = ("test_rmse", "test_ll", "test_nll_gap", "test_accuracy", "test_nll", "test_ece", "test_brier",
-                  "rhat_max", "ess_min", "wall_seconds")
+                  "reference_agreement", "reference_tv", "rhat_max", "ess_min", "wall_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,10 +85,16 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
         cells = [row["experiment"], row["dataset"], str(row["runs"]), str(row["diverged"])]
         cells += [_cell(*row[column]) for column in columns]
         lines.append("| " + " | ".join(cells) + " |")
-    note = "\ntest_ll: per-point log density of the weighted predictive mixture (original units)."
+    notes = []
+    if "test_ll" in columns:
+        notes.append("test_ll: per-point log density of the weighted predictive mixture (original units).")
     if "test_nll_gap" in columns:
-        note += "\ntest_nll_gap: minus test_ll over the test points inside the gap of the training inputs."
-    return "\n".join(lines) + ("\n" + note if "test_ll" in columns else "") + "\n"
+        notes.append("test_nll_gap: minus test_ll over the test points inside the gap of the training inputs.")
+    if "reference_tv" in columns:
+        notes.append("reference_tv: total variation to the reference predictive (eval.reference), mean over test "
+                     "points; reference_agreement: the top-1 class matches (classification), or the predictive "
+                     "mean lies between the reference's quartiles (regression).")
+    return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "") + "\n"
 
 
 def to_csv(columns: list[str], rows: list[dict]) -> str:

@@ -12,6 +12,9 @@ A likelihood is a NamedTuple of its fixed settings with four pure functions:
   (``mean`` and ``second_moment`` for Gaussians, ``probs`` for the categorical); see
   ``posterior.predictive``.
 
+The Gaussian likelihoods also have ``std(lik_params) -> scalar``, a draw's noise standard
+deviation, so that a predictive can be kept as the mixture of its draws' Gaussians.
+
 Regression targets ``y`` are ``(n,)``; a ``(n, 1)`` target is accepted and flattened,
 so that ``f - y`` can never broadcast to ``(n, n)`` silently.
 """
@@ -106,6 +109,11 @@ class Gaussian(NamedTuple):
         del lik_params
         return _gaussian_moments(outputs, jnp.asarray(self.noise_std**2))
 
+    def std(self, lik_params: dict) -> jax.Array:
+        """The noise standard deviation, ``noise_std``, as a scalar array."""
+        del lik_params
+        return jnp.asarray(self.noise_std)
+
 
 class GaussianGammaPrecision(NamedTuple):
     """``y ~ N(f, 1 / tau)`` with the noise precision ``tau`` sampled, ``tau ~ Gamma(shape, rate)``.
@@ -163,6 +171,10 @@ class GaussianGammaPrecision(NamedTuple):
     def moments(self, lik_params: dict[str, jax.Array], outputs: jax.Array) -> dict[str, jax.Array]:
         """``{"mean": f_i, "second_moment": f_i^2 + 1 / tau}``, each ``(n,)``."""
         return _gaussian_moments(outputs, jnp.exp(-lik_params["log_precision"]))
+
+    def std(self, lik_params: dict[str, jax.Array]) -> jax.Array:
+        """The draw's noise standard deviation ``1 / sqrt(tau)``."""
+        return jnp.exp(-0.5 * lik_params["log_precision"])
 
 
 class Categorical(NamedTuple):

@@ -15,16 +15,18 @@ and implementation name) and everything else as JSON.
 
 import hashlib
 import json
+import lzma
 import os
 import pathlib
 import zipfile
+import zlib
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CheckpointError", "Saved", "load", "save", "save_draws", "saved_step", "write_atomic", "write_tree"]
+__all__ = ["CheckpointError", "Saved", "UnreadableArchive", "load", "read_archive", "save", "save_draws", "saved_step", "write_atomic", "write_tree"]
 
 FORMAT = 1
 STATE = "state.npz"
@@ -97,17 +99,43 @@ def write_tree(path: pathlib.Path, tree: Any, metadata: dict) -> None:
     write_atomic(path, write)
 
 
-def _read_npz(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """The metadata and arrays of a file :func:`_write_npz` wrote."""
-    if path.exists() and not zipfile.is_zipfile(path):
-        raise CheckpointError(f"checkpoint file {path} is unreadable (not an .npz archive)")
+class UnreadableArchive(Exception):
+    """An ``.npz`` file that cannot be read; the message is the one-line reason."""
+
+
+# What reading a damaged zip archive raises: a changed flag bit can claim encryption
+# (RuntimeError) or an unsupported compression (NotImplementedError), a changed method
+# sends the bytes through zlib or lzma.
+_DAMAGED_ARCHIVE = (OSError, ValueError, KeyError, EOFError, RuntimeError, NotImplementedError,
+                    zipfile.BadZipFile, zlib.error, lzma.LZMAError)
+
+
+def read_archive(path: pathlib.Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path``, nothing unpickled.
+
+    Raises:
+        FileNotFoundError: there is no ``path``.
+        UnreadableArchive: it is not a zip archive, or a damaged one; the message says why in one line.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if not zipfile.is_zipfile(path):
+        raise UnreadableArchive("not an .npz archive")
     try:
         with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in stored.files}
+            return {name: stored[name] for name in stored.files}
+    except _DAMAGED_ARCHIVE as error:
+        raise UnreadableArchive(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+
+
+def _read_npz(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The metadata and arrays of a file :func:`_write_npz` wrote."""
+    try:
+        arrays = read_archive(path)
         metadata = json.loads(arrays.pop(_METADATA).tobytes().decode())
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file {path} is missing") from None
-    except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as error:
+    except (UnreadableArchive, KeyError, ValueError) as error:  # ValueError: JSON and UTF-8 decoding
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(f"checkpoint file {path} is unreadable ({reason})") from None
     if not isinstance(metadata, dict) or not isinstance(metadata.get("layout"), list):

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from conftest import run_posterior, write_lines, write_uci_folder
-from experiments import cli, prior_fit, runs
+from experiments import cli, prior_fit, reference, runs
 from experiments import config as configs
 from posterior import data, models
 from priors import weight
@@ -211,6 +211,33 @@ def negative_scale(record: dict) -> dict:
     return replaced(record, prior={**record["prior"], "scales": scales})
 
 
+def reference_record(setup: Setup) -> dict[str, np.ndarray]:
+    """A good reference predictive for split 0 of the generated data (2 chains x 3 draws), as a run writes it."""
+    dataset = data.load("yacht", root=setup.config["data"]["root"], split=0)
+    num_test = len(dataset.y_test)
+    return reference.of_run(dataset, split=0, summary={}, test_predictions=np.zeros((2, 3, num_test)),
+                            noise_stds=np.full((2, 3), 0.3), weights=np.ones((2, 3)))
+
+
+def saved_reference(change: Callable[[dict], dict | bytes]) -> Step:
+    """Point eval.reference at a run directory whose predictive.npz is ``change`` of a good one (bytes: its
+    contents; None: no file)."""
+    def step(setup):
+        folder = setup.results.parent / "reference-run"
+        folder.mkdir()
+        setup.config["eval"] = {"reference": str(folder)}
+        content = change(reference_record(setup))
+        if isinstance(content, bytes):
+            (folder / reference.FILE).write_bytes(content)
+        elif content is not None:
+            reference.write(folder / reference.FILE, content)
+    return step
+
+
+def pickled_object(record: dict) -> dict:
+    return replaced(record, means=np.array([{"means": 1.0}], dtype=object))
+
+
 # A chain of YAML aliases, each level naming the previous one ten times: 10**6 values
 # from a few hundred bytes.
 ALIAS_BOMB = ("name: hostile\ndata: {name: yacht, root: ROOT}\nprior: {fit: {measurement: {kind: grid,\n"
@@ -335,11 +362,36 @@ CASES = {
     "saved-fit-of-another-family": Case((saved_fit(another_familys_prior),),
                                         "holds a GammaPrecision prior, not a LayerwiseGaussian"),
     "saved-fit-negative-scale": Case((saved_fit(negative_scale),), "must be a finite number > 0, got -1.0"),
+    # The reference predictive (eval.reference), read before anything is sampled.
+    "reference-missing": Case((setting("eval.reference", "/nonexistent/run"),),
+                              "eval.reference: /nonexistent/run does not exist"),
+    "reference-not-a-run": Case((saved_reference(lambda record: None),),
+                                ("reference-run holds no predictive.npz", "(not the directory of a finished run)")),
+    "reference-not-npz": Case((saved_reference(lambda record: b"means,stds\n1,2\n"),),
+                              "reference-run/predictive.npz is unreadable (not an .npz archive)"),
+    "reference-pickled": Case((saved_reference(pickled_object),),
+                              "predictive.npz is unreadable (Object arrays cannot be loaded when allow_pickle=False)"),
+    "reference-of-another-data-set": Case(
+        (saved_reference(lambda record: replaced(record, dataset=np.array("toy1d"))),),
+        "is the predictive of data set 'toy1d', this run's data set is 'yacht'"),
+    "reference-of-another-split": Case((saved_reference(lambda record: replaced(record, split=np.array(1))),),
+                                       "is the predictive of split 1, this run's split is 0"),
+    "reference-of-another-task": Case(
+        (saved_reference(lambda record: replaced(record, task=np.array("classification"))),),
+        "is the predictive of task 'classification', this run's task is 'regression'"),
+    "reference-of-another-test-set": Case((saved_reference(lambda record: replaced(record, test_hash=np.array("0"))),),
+                                          "is the predictive of another test set (4 points, hash 0; this run's: 4"),
+    "reference-without-task": Case((saved_reference(lambda record: {k: v for k, v in record.items() if k != "task"}),),
+                                   "predictive.npz is not a run's predictive.npz (no scalar 'task')"),
+    "reference-zero-noise": Case((saved_reference(lambda record: replaced(record, stds=np.zeros(6))),),
+                                 "malformed predictive (stds of shape (6,), needs (6,) or (6, 4) of numbers > 0)"),
+    "reference-too-few-points": Case((saved_reference(lambda record: replaced(record, means=np.zeros((6, 3)))),),
+                                     "holds a malformed predictive (means of shape (6, 3), this run needs (draws, 4))"),
 }
 # Cases also run through the console script, one or more of each kind of input.
 SUBPROCESS = ("config-not-yaml", "unknown-key-with-line-break", "burn-in-whole-run", "nan-step-size",
               "hierarchical-prior-with-sa-sgld", "data-nan", "index-not-ascii", "train-test-overlap",
-              "saved-fit-not-json", "saved-fit-of-another-model")
+              "saved-fit-not-json", "saved-fit-of-another-model", "reference-of-another-data-set")
 
 
 def prepare(tmp_path: pathlib.Path, case: Case) -> tuple[Setup, list[str]]:
@@ -411,3 +463,6 @@ def test_the_good_inputs_are_accepted(tmp_path):
                                     models.mlp(width=4, depth=1, output_dim=1), cache=path.parent,
                                     log=lambda _: None)
     assert choice.cached and choice.fit == record and isinstance(choice.prior, weight.LayerwiseGaussian)
+    saved_reference(lambda record: record)(setup)
+    assert reference.load(setup.config["eval"]["reference"], dataset=data.load("yacht", root=config.data.root),
+                          split=0, seed=0)["means"].shape == (6, 4)

@@ -1,13 +1,22 @@
-"""``posterior bench sgmcmc`` through the command line, in a subprocess (its own devices)."""
+"""``posterior bench sgmcmc``, ``hmc`` and ``toys`` through the command line, in subprocesses (their own devices)."""
 
 import json
 
 import numpy as np
+import pytest
 
 from conftest import run_posterior
 from experiments.bench import toys
 
 CONTENDERS = ("ours (all devices)", "ours (1 device)", "blackjax", "hand-fused")
+
+
+def assert_one_line_refusal(completed, cause: str) -> None:
+    """The command refused its arguments: exit status 2, nothing on stdout, one line on stderr naming ``cause``."""
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert cause in completed.stderr
 
 
 def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):
@@ -35,14 +44,43 @@ def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):
 
 
 def test_bench_sgmcmc_bad_argument_is_one_line_and_exit_2():
-    completed = run_posterior("bench", "sgmcmc", "--chains", "1,0", timeout=60)
-
-    assert completed.returncode == 2
-    assert completed.stdout == ""
-    assert len(completed.stderr.strip().splitlines()) == 1
-    assert "--chains" in completed.stderr
+    assert_one_line_refusal(run_posterior("bench", "sgmcmc", "--chains", "1,0", timeout=60), "--chains")
 
 
+HMC_CONTENDERS = ("ours (1 device)", "ours (default mesh)", "ours, terms (1 device)", "blackjax")
+
+
+def test_bench_hmc_quick_prints_comparison_and_scaling(tmp_path):
+    output = tmp_path / "hmc.json"
+    completed = run_posterior("bench", "hmc", "--quick", "--output", str(output), timeout=180)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = completed.stdout
+    for heading in ("# posterior bench hmc", "## Ours against blackjax", "## Scaling of one HMC step over devices"):
+        assert heading in report
+    for contender in HMC_CONTENDERS:
+        assert f"| {contender}" in report
+    assert "| ours (1 device) / blackjax |" in report and ">= 1.0x" in report
+    assert "should agree roughly" in report and "not a speed-up" in report
+    for devices, rows in ((1, "10,000"), (2, "5,000"), (4, "2,500"), (8, "1,250")):
+        assert f"| {devices} | {rows} |" in report
+    assert "All final positions finite." in report
+
+    numbers = json.loads(output.read_text())
+    measurements = numbers["measurements"]
+    assert [m["contender"] for m in measurements] == list(HMC_CONTENDERS)
+    assert all(m["median_rate"] > 0 and m["finite"] and 0.0 <= m["acceptance_rate"] <= 1.0 for m in measurements)
+    assert len({m["gradients_per_chain"] for m in measurements}) == 1  # the same work for every contender
+    assert numbers["acceptance"]["agree"]
+    assert [row["num_devices"] for row in numbers["scaling"]] == [1, 2, 4, 8]
+    assert all(row["finite"] and row["difference"] < 1e-4 for row in numbers["scaling"])
+
+
+def test_bench_hmc_refuses_more_devices_than_there_are():
+    assert_one_line_refusal(run_posterior("bench", "hmc", "--cpu-devices", "2", timeout=60), "--cpu-devices 8")
+
+
+@pytest.mark.slow  # about 70 s on 2 cores: every sampler and step size of two targets compiles
 def test_bench_toys_quick_writes_table_figure_and_numbers(tmp_path):
     figure, output = tmp_path / "toys.png", tmp_path / "toys.json"
     completed = run_posterior("bench", "toys", "--quick", "--targets", "star,sharp-flat", "--figure", str(figure),
@@ -61,7 +99,4 @@ def test_bench_toys_quick_writes_table_figure_and_numbers(tmp_path):
 
 
 def test_bench_toys_unknown_target_is_one_line_and_exit_2():
-    completed = run_posterior("bench", "toys", "--targets", "banana", timeout=60)
-
-    assert completed.returncode == 2 and len(completed.stderr.strip().splitlines()) == 1
-    assert "--targets" in completed.stderr
+    assert_one_line_refusal(run_posterior("bench", "toys", "--targets", "banana", timeout=60), "--targets")

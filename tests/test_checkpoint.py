@@ -221,6 +221,21 @@ def deleted(path):
     return path
 
 
+def with_every_member(path, offset, value):
+    """``path`` with the 2-byte field at ``offset`` of each of its zip central-directory entries set to ``value``."""
+    content = bytearray(path.read_bytes())
+    start = content.find(b"PK\x01\x02")
+    while start != -1:
+        content[start + offset:start + offset + 2] = value.to_bytes(2, "little")
+        start = content.find(b"PK\x01\x02", start + 1)
+    path.write_bytes(bytes(content))
+    return path
+
+
+# Fields of a central-directory entry: the flag bits (bit 0: encrypted) and the compression method.
+FLAG_BITS, METHOD = 8, 10
+
+
 def holding_an_object_array(path):
     # Loading this with allow_pickle=True would run pickle on whatever the file holds.
     with open(path, "wb") as file:
@@ -247,6 +262,12 @@ def holding_an_object_array(path):
     pytest.param({}, lambda d: truncated(draws_file(d)), r"is unreadable", id="draws truncated"),
     pytest.param({}, lambda d: holding_an_object_array(state_file(d)), r"is unreadable \(.*allow_pickle=False",
                  id="object array"),
+    pytest.param({}, lambda d: with_every_member(state_file(d), FLAG_BITS, 1), r"is unreadable \(.*encrypted",
+                 id="flagged encrypted"),
+    pytest.param({}, lambda d: with_every_member(draws_file(d), METHOD, 8), r"is unreadable", id="said deflated"),
+    pytest.param({}, lambda d: with_every_member(draws_file(d), METHOD, 14), r"is unreadable", id="said lzma"),
+    pytest.param({}, lambda d: with_every_member(draws_file(d), METHOD, 99), r"is unreadable \(.*compression",
+                 id="unknown compression"),
 ])
 def test_a_checkpoint_of_another_run_or_a_damaged_one_is_refused_naming_the_file_and_cause(
         refused_checkpoint, tmp_path, monkeypatch, change, damage, cause):

@@ -11,6 +11,7 @@ import yaml
 from conftest import run_posterior, write_uci_folder
 from experiments import config as configs
 from experiments import experiment, runs
+from posterior import data
 
 TINY = {
     "name": "tiny",
@@ -111,9 +112,84 @@ def test_digits_classification_reports_its_metrics(tmp_path):
         **TINY, "data": {"name": "digits"}, "likelihood": {"name": "categorical"},
         "sampler": {"name": "sgld", "step_size": 1e-4},
         "sampling": {"num_chains": 2, "num_steps": 600, "burn_in": 300, "thin": 30, "batch_size": 64}})
-    _, metrics = runs.execute(config, results=tmp_path, force=False)
+    directory, metrics = runs.execute(config, results=tmp_path, force=False)
     assert {"test_accuracy", "test_nll", "test_ece", "test_brier", "rhat_max", "ess_min"} <= set(metrics)
     assert metrics["test_accuracy"] > 0.8  # 600 SGLD steps of a 1x8 network already classify digits
+    with np.load(directory / "predictive.npz", allow_pickle=False) as stored:
+        assert stored["task"].item() == "classification" and stored["probs"].shape == (metrics["num_test"], 10)
+        np.testing.assert_allclose(stored["probs"].sum(axis=1), 1.0, rtol=1e-5)
+    # The same config and seed again (identical draws), judged against the first run's predictive.
+    again = dataclasses.replace(config, name="again", eval=configs.EvalConfig(reference=str(directory)))
+    _, compared = runs.execute(again, results=tmp_path, force=False)
+    assert compared["reference_agreement"] == 1.0 and compared["reference_tv"] == 0.0
+
+
+def read_predictive(path: pathlib.Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def test_a_reference_predictive_is_written_compared_and_tabled(tmp_path, uci_env, tiny_config):
+    """A run writes predictive.npz; the same config and seed judged against it (identical draws) has TV 0 and
+    agreement 1, another seed a TV in (0, 1); a reference of another split is refused; the table shows both."""
+    results = tmp_path / "results"
+
+    def run(*arguments):
+        return run_posterior("run", str(tiny_config), "--results", str(results), *arguments, env=uci_env,
+                             timeout=180)
+
+    def metrics_of(experiment_name, seed=0):
+        return json.loads((results / experiment_name / "yacht" / "split-0" / f"seed-{seed}" / "metrics.json")
+                          .read_text())
+
+    done = run("name=reference")
+    assert done.returncode == 0, done.stderr[-2000:]
+    directory = results / "reference" / "yacht" / "split-0" / "seed-0"
+    saved = read_predictive(directory / "predictive.npz")
+    assert {name: saved[name].item() for name in ("task", "dataset", "split", "num_test")} == {
+        "task": "regression", "dataset": "yacht", "split": 0, "num_test": 6}
+    assert saved["means"].shape == (2 * 10, 6) and saved["weights"].sum() == pytest.approx(1.0)
+    # Original units: the draws' noise is the config's (standardised) noise_std times the targets' scale,
+    # and the mixture's mean gives the run's RMSE.
+    dataset = data.load("yacht", root=uci_env["POSTERIOR_DATA"], split=0)
+    np.testing.assert_allclose(saved["stds"], np.full(20, 0.1**0.5 * dataset.y_std), rtol=1e-6)
+    y_test = dataset.y_test * dataset.y_std + dataset.y_mean
+    rmse = np.sqrt(np.mean((saved["weights"] @ saved["means"] - y_test) ** 2))
+    assert rmse == pytest.approx(metrics_of("reference")["test_rmse"], rel=1e-5)
+
+    assert run(f"eval.reference={directory}").returncode == 0
+    same = metrics_of("tiny")
+    assert same["reference_tv"] == pytest.approx(0.0, abs=1e-12) and same["reference_agreement"] == 1.0
+    assert same["reference"] == str(directory / "predictive.npz")
+    # {split} in the path is the run's split, so that a sweep over splits meets each split's reference.
+    template = results / "reference" / "yacht" / "split-{split}" / "seed-0" / "predictive.npz"
+    assert run("seed=1", f"eval.reference={template}").returncode == 0
+    other = metrics_of("tiny", seed=1)
+    assert 0.0 < other["reference_tv"] < 1.0 and 0.0 <= other["reference_agreement"] <= 1.0
+    assert other["reference"] == str(directory / "predictive.npz")
+
+    refused = run("data.split=1", f"eval.reference={directory}")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.startswith(f"posterior: error: eval.reference: {directory / 'predictive.npz'} is the "
+                                     f"predictive of split 0, this run's split is 1"), refused.stderr
+    assert not (results / "tiny" / "yacht" / "split-1").exists()
+
+    table = run_posterior("table", str(results), timeout=60)
+    assert table.returncode == 0, table.stderr[-2000:]
+    header, _, *rows = table.stdout.splitlines()
+    columns = [cell.strip() for cell in header.split("|")[1:-1]]
+    assert columns[columns.index("test_ll") + 1:][:2] == ["reference_agreement", "reference_tv"]
+    cells = {row.split("|")[1].strip(): [cell.strip() for cell in row.split("|")[1:-1]]
+             for row in rows if row.startswith("| ")}
+    agreement, tv = columns.index("reference_agreement"), columns.index("reference_tv")
+    assert cells["reference"][agreement] == cells["reference"][tv] == "-"
+    assert cells["tiny"][2] == "2" and "±" in cells["tiny"][tv]
+    assert "reference_agreement_mean,reference_agreement_se" in (results / "table.csv").read_text()
+
+
+def test_eval_reference_is_not_part_of_the_checkpoint_identity():
+    judged = configs.from_dict({**TINY, "eval": {"reference": "results/hmc/yacht/split-0/seed-0"}})
+    assert experiment.checkpoint_identity(judged) == experiment.checkpoint_identity(configs.from_dict(TINY))
 
 
 def test_a_likelihood_that_does_not_fit_the_task_is_refused(tmp_path):

@@ -27,11 +27,14 @@ def test_defaults_fill_what_the_file_leaves_out(tmp_path):
 def test_overrides_use_dotted_keys_and_yaml_values(tmp_path):
     config = configs.load(write(tmp_path, MINIMAL),
                           ["sampler.step_size=1e-3", "data.split=3", "seed=2", "sampler.max_grad_norm=null",
-                           "sampler.scale_adaptation=false", "sampling.batch_size=null"])
+                           "sampler.scale_adaptation=false", "sampling.batch_size=null",
+                           "eval.reference=results/hmc/diabetes/split-3/seed-0"])
     assert config.sampler.step_size == 1e-3 and isinstance(config.sampler.step_size, float)
     assert (config.data.split, config.seed) == (3, 2)
     assert config.sampler.max_grad_norm is None and config.sampler.scale_adaptation is False
     assert config.sampling.batch_size is None
+    assert config.eval.reference == "results/hmc/diabetes/split-3/seed-0"
+    assert configs.load(write(tmp_path, MINIMAL)).eval.reference is None
 
 
 def test_a_section_given_in_part_keeps_its_other_defaults():
@@ -60,6 +63,11 @@ def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
      "sampler.schedule.kind must be constant"),
     ({**MINIMAL, "sampler": {"name": "hmc", "target_acceptance_rate": 1.0}}, [], "target_acceptance_rate"),
     ({**MINIMAL, "model": 3}, [], "'model' must be a mapping"),
+    ({**MINIMAL, "eval": {"reference": 3}}, [], "config key 'eval.reference' must be a string or null, got 3"),
+    ({**MINIMAL, "eval": {"reference": ["a", "b"]}}, [], "'eval.reference' must be a string or null"),
+    ({**MINIMAL, "eval": {"reference": " "}}, [], "'eval.reference' must be a path to a run directory"),
+    ({**MINIMAL, "eval": "results/hmc"}, [], "'eval' must be a mapping"),
+    (MINIMAL, ["eval.referense=results/hmc"], r"unknown config key 'eval.referense' \(known in 'eval': reference\)"),
     ({"data": {"name": "diabetes"}}, [], "config key 'name' is required"),
     ({"name": "x", "data": {"split": 1}}, [], "config key 'data.name' is required"),
     (MINIMAL, ["data.split"], "must look like key=value"),

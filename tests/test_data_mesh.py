@@ -6,6 +6,8 @@ Bayesian MLP's log posterior with ``samplers.mesh.sum_over_data`` is sampled on 
 device takes a slice of every batch) and without (each holds a slice of the data; HMC
 runs only so). The
 draws must agree to float32 rounding: the sums are the same numbers added in another order.
+The subprocess compiles 45 sampling programs (about 3 minutes on 2 cores), so the tests
+that read its answer are marked ``slow`` (.ci/run runs them after the quick suite).
 """
 
 import json
@@ -120,6 +122,7 @@ def on_eight_devices() -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, batch", [(name, batch) for batch in ("minibatch", "full") for name in SAMPLERS]
                          + [("hmc", "full")])
 def test_every_mesh_gives_the_draws_of_one_device(on_eight_devices, name, batch):
@@ -129,6 +132,7 @@ def test_every_mesh_gives_the_draws_of_one_device(on_eight_devices, name, batch)
         assert on_eight_devices["draws"][f"{batch} {name} {chain}x{data}"] < 3e-5, (chain, data)
 
 
+@pytest.mark.slow
 def test_the_split_log_posterior_and_its_gradient_are_the_whole_ones(on_eight_devices):
     value, whole = on_eight_devices["value"]
     assert value == pytest.approx(whole, rel=1e-5)
@@ -146,6 +150,7 @@ def test_without_a_mesh_sum_over_data_is_the_function_itself():
         np.testing.assert_array_equal(leaf, plain_leaf)
 
 
+@pytest.mark.slow
 def test_rows_that_do_not_split_evenly_over_the_data_axis_are_refused(on_eight_devices):
     assert on_eight_devices["refusals"] == [
         "batch_size (10) must be a multiple of the mesh's 'data' axis (4 devices)",

@@ -24,6 +24,7 @@ def test_gaussian_log_prob_and_moments():
     np.testing.assert_allclose(moments["mean"], OUTPUTS[:, 0])
     np.testing.assert_allclose(moments["second_moment"], OUTPUTS[:, 0] ** 2 + 0.16, rtol=1e-6)
     assert likelihood.init(jax.random.key(0)) == {} and float(likelihood.log_prior({})) == 0.0
+    assert float(likelihood.std({})) == pytest.approx(0.4)
 
 
 def test_gaussian_refuses_shapes_that_would_broadcast():
@@ -42,6 +43,7 @@ def test_gamma_precision_log_prob_is_scipy_norm():
     np.testing.assert_allclose(likelihood.log_prob(lik_params, OUTPUTS, Y), expected, rtol=1e-5)
     np.testing.assert_allclose(likelihood.moments(lik_params, OUTPUTS)["second_moment"],
                                OUTPUTS[:, 0] ** 2 + 1 / tau, rtol=1e-5)
+    assert float(likelihood.std(lik_params)) == pytest.approx(1 / math.sqrt(tau), rel=1e-6)
 
 
 def test_gamma_precision_prior_includes_the_log_jacobian():

@@ -3,7 +3,9 @@
 The processes find each other through a coordinator on the loopback interface (JAX's own
 multi-controller runtime, CPU collectives over gloo), sample on a mesh spanning all 8
 devices (chains on one axis, data on the other), checkpoint, and process 0 writes the run
-directory. The draws must be those of one process with 8 devices.
+directory. The draws must be those of one process with 8 devices. Three processes each
+compile the run (over a minute in all on 2 cores): marked ``slow``, run by .ci/run after
+the quick suite.
 """
 
 import json
@@ -50,6 +52,7 @@ def draws(results, name) -> dict[str, np.ndarray]:
         return {key: stored[key] for key in stored.files if key != "metadata"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CONFIGS)
 def test_two_processes_give_the_draws_of_one_with_all_the_devices(tmp_path, name):
     config = tmp_path / "config.yaml"

@@ -5,7 +5,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import integrate, optimize, stats
 
 from posterior import likelihoods, metrics, predictive
 
@@ -110,3 +110,95 @@ def test_nll_is_that_of_the_averaged_probabilities():
     assert result["test_brier"] == pytest.approx((2 * 0.8**2 + 2 * 0.375**2) / 2, rel=1e-5)
     # Confidences 0.8 (wrong) and 0.625 (right) in separate bins: (0.8 + 0.375) / 2.
     assert result["test_ece"] == pytest.approx((0.8 + 0.375) / 2, rel=1e-5)
+
+
+# --- against a reference predictive --------------------------------------------------------
+
+def test_classification_agreement_and_total_variation_by_hand():
+    assert metrics.agreement(PROBS, PROBS) == 1.0 and metrics.total_variation(PROBS, PROBS) == 0.0
+    one_hot = np.eye(3)[[0, 1, 2, 0]]
+    disjoint = np.eye(3)[[1, 2, 0, 2]]
+    assert metrics.agreement(one_hot, disjoint) == 0.0 and metrics.total_variation(one_hot, disjoint) == 1.0
+    # Against [0.5, 0.4, 0.1] and [0.1, 0.2, 0.7]: top-1 0 = 0, 1 != 2; TV 1/2 (0.2 + 0.2) and 1/2 (0.1 + 0.3 + 0.4).
+    reference = np.array([[0.5, 0.4, 0.1], [0.1, 0.2, 0.7]])
+    result = metrics.classification_reference_metrics(PROBS[:2], reference)
+    assert result == pytest.approx({"reference_agreement": 0.5, "reference_tv": (0.2 + 0.4) / 2})
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.total_variation(PROBS, reference)
+
+
+def gaussians(means, stds, weights=None) -> metrics.GaussianMixture:
+    """A mixture of ``len(means)`` components at each of ``means.shape[1]`` test points."""
+    means = np.asarray(means, np.float64)
+    return metrics.GaussianMixture(means, np.asarray(stds, np.float64),
+                                   np.ones(len(means)) if weights is None else np.asarray(weights, np.float64))
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 1.0, 40.0])
+def test_mixture_total_variation_of_two_gaussians_matches_the_closed_form(sigma):
+    """N(0, s^2) against N(d, s^2): TV = 2 Phi(|d| / (2 s)) - 1, here within 1e-4 (required: 1e-3)."""
+    for gap in [0.0, 0.01, 0.3, 1.0, 2.5, 6.0, 20.0]:
+        tv = metrics.mixture_total_variation(gaussians([[0.0]], [sigma]), gaussians([[gap * sigma]], [sigma]))
+        assert tv == pytest.approx(2 * stats.norm.cdf(gap / 2) - 1, abs=1e-4), gap
+
+
+def test_mixture_total_variation_matches_adaptive_quadrature():
+    """Mixtures of unequal weights and widths (the densities cross several times) against scipy's quad."""
+    first = gaussians([[-1.0, 0.0], [0.5, 3.0], [2.0, 0.2]], [[0.3, 1.0], [0.8, 0.5], [0.5, 2.0]], [1.0, 2.0, 1.0])
+    second = gaussians([[0.0, 0.5], [1.0, 1.0]], [0.6, 0.4], [3.0, 1.0])
+
+    def density(mixture, point, y):
+        stds = np.broadcast_to(mixture.stds.reshape(len(mixture.stds), -1), mixture.means.shape)
+        weights = mixture.weights / mixture.weights.sum()
+        return np.sum(weights * stats.norm.pdf(y, mixture.means[:, point], stds[:, point]))
+
+    expected = [0.5 * integrate.quad(lambda y: abs(density(first, point, y) - density(second, point, y)),
+                                     -20, 20, limit=500, epsabs=1e-10)[0] for point in range(2)]
+    assert metrics.mixture_total_variation(first, second) == pytest.approx(np.mean(expected), abs=1e-4)
+    assert 0.1 < np.mean(expected) < 0.9  # the premise: neither identical nor disjoint
+
+
+def test_identical_mixtures_agree_and_far_ones_do_not():
+    rng = np.random.default_rng(0)
+    mixture = gaussians(rng.normal(size=(20, 7)), rng.uniform(0.2, 1.0, size=20), rng.uniform(0.5, 2.0, size=20))
+    assert metrics.regression_reference_metrics(mixture, mixture) == {"reference_agreement": 1.0,
+                                                                      "reference_tv": 0.0}
+    far = mixture._replace(means=mixture.means + 100.0)
+    result = metrics.regression_reference_metrics(mixture, far)
+    assert result["reference_agreement"] == 0.0 and result["reference_tv"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_mixture_quartiles_by_bisection():
+    # N(0, 1): quartiles -+0.674489...; the symmetric 1/2 N(-1, 0.5^2) + 1/2 N(1, 0.5^2) against brentq.
+    single = gaussians(np.zeros((1, 3)), [1.0])
+    np.testing.assert_allclose(metrics.mixture_quantile(single, 0.75), stats.norm.ppf(0.75), rtol=1e-12)
+    pair = gaussians([[-1.0], [1.0]], [0.5, 0.5])
+    upper = optimize.brentq(lambda y: np.mean(stats.norm.cdf(y, [-1.0, 1.0], 0.5)) - 0.75, 0.0, 5.0, xtol=1e-14)
+    np.testing.assert_allclose(metrics.mixture_quantile(pair, 0.75), upper, rtol=1e-10)
+    np.testing.assert_allclose(metrics.mixture_quantile(pair, 0.25), -upper, rtol=1e-10)
+    with pytest.raises(ValueError, match="q in"):
+        metrics.mixture_quantile(pair, 1.0)
+
+
+def test_regression_agreement_counts_means_between_the_reference_quartiles():
+    # Reference N(1, 2^2) at 5 points: quartiles 1 -+ 1.34898; run means 1, 2.3, 2.4, -0.3, -5 (two draws
+    # each, weights 1 and 3): inside, inside, outside, inside, outside.
+    reference = gaussians(np.ones((1, 5)), [2.0])
+    target = np.array([1.0, 2.3, 2.4, -0.3, -5.0])
+    run = gaussians([target - 3.0, target + 1.0], [[0.1] * 5, [5.0] * 5], [1.0, 3.0])
+    np.testing.assert_allclose(metrics.mixture_mean(run), target)
+    assert metrics.mixture_agreement(run, reference) == pytest.approx(3 / 5)
+    # Ours, not top-1: a mixture whose mean lies beyond its own quartiles disagrees with itself.
+    skewed = gaussians([[0.0], [10.0]], [0.1, 0.1], [0.9, 0.1])  # mean 1.0, upper quartile near 0.1
+    assert metrics.mixture_agreement(skewed, skewed) == 0.0
+
+
+@pytest.mark.parametrize("mixture, message", [
+    (metrics.GaussianMixture(np.zeros((2, 3)), np.ones(3), np.ones(2)), "need means"),
+    (metrics.GaussianMixture(np.zeros((2, 3)), np.zeros(2), np.ones(2)), "standard deviations > 0"),
+    (metrics.GaussianMixture(np.zeros((2, 3)), np.ones(2), np.zeros(2)), "positive sum"),
+    (metrics.GaussianMixture(np.zeros((2, 4)), np.ones(2), np.ones(2)), "cover 3 and 4 test points"),
+])
+def test_bad_mixtures_are_refused(mixture, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.mixture_total_variation(gaussians(np.zeros((1, 3)), [1.0]), mixture)

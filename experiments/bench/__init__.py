@@ -13,6 +13,7 @@ _STARTED = time.perf_counter()
 # target name -> module implementing it (imported by the CLI).
 TARGETS = {
     "sgmcmc": "experiments.bench.sgmcmc",
+    "hmc": "experiments.bench.hmc",
     "prior-fit": "experiments.bench.prior_fit",
     "toys": "experiments.bench.toys",
 }

@@ -344,6 +344,42 @@ class Measurement:
         return self.rate(statistics.median(self.seconds))
 
 
+def measurement_rows(measurements: list[Measurement], cells: Callable[[Measurement], list[str]]) -> list[str]:
+    """Markdown rows ``| contender [note] | chains | devices | cells... | finite |``, then the numbered notes.
+
+    Args:
+        measurements: one row each, in order.
+        cells: the columns between ``devices`` and ``finite`` of a measurement's row.
+    """
+    rows, notes = [], []
+    for m in measurements:
+        marker = ""
+        if m.note:
+            notes.append(m.note)
+            marker = f" [{len(notes)}]"
+        rows.append(f"| {m.contender}{marker} | {m.num_chains} | {m.num_devices} | " + " | ".join(cells(m))
+                    + f" | {'yes' if m.finite else 'NO: DIVERGED'} |")
+    return rows + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+
+
+def publish(sections: list[str], diverged: list[str], output: str | None, numbers: dict) -> None:
+    """Print the report: its sections and whether anything diverged (stdout); write the numbers as JSON.
+
+    Args:
+        sections: markdown sections, printed in order, separated by blank lines.
+        diverged: what ended with a non-finite position (empty: nothing).
+        output: where to write ``numbers`` and ``diverged`` as JSON (None: nowhere).
+        numbers: every number of the report.
+    """
+    verdict = ("All final positions finite." if not diverged
+               else "DIVERGED (non-finite final positions): " + "; ".join(diverged))
+    print("\n\n".join([*sections, verdict]), flush=True)
+    if output:
+        with open(output, "w") as file:
+            json.dump(dict(numbers, diverged=diverged), file, indent=2)
+        log(f"wrote {output}")
+
+
 def all_finite(tree: Any) -> bool:
     """Whether every element of every leaf of ``tree`` is finite."""
     return all(bool(np.all(np.isfinite(np.asarray(leaf)))) for leaf in jax.tree.leaves(tree))
@@ -468,17 +504,27 @@ def ratio_rows(measurements: list[Measurement], chain_counts: tuple[int, ...]) -
     return rows
 
 
+def problem_description() -> str:
+    """The model and data, in words."""
+    return (f"{DATA_SIZE:,} x {NUM_FEATURES} synthetic regression, "
+            f"{'-'.join(map(str, (NUM_FEATURES, *HIDDEN_WIDTHS, 1)))} tanh MLP, Gaussian likelihood "
+            f"(std {NOISE_STD}), N(0, {PRIOR_STD:g}) prior")
+
+
+def environment_lines(env: dict) -> list[str]:
+    """The report's lines on when and where it ran, from :func:`environment`."""
+    return [f"- date: {env['date']}",
+            f"- jax {env['jax']} (jaxlib {env['jaxlib']}), blackjax {env['blackjax']}, python {env['python']}",
+            f"- backend {env['backend']}, devices: {', '.join(env['devices'])} ({env['machine']})"]
+
+
 def format_header(env: dict, settings: dict) -> str:
     """The lines above the tables: when, where, what."""
     return "\n".join([
         "# posterior bench sgmcmc",
         "",
-        f"- date: {env['date']}",
-        f"- jax {env['jax']} (jaxlib {env['jaxlib']}), blackjax {env['blackjax']}, python {env['python']}",
-        f"- backend {env['backend']}, devices: {', '.join(env['devices'])} ({env['machine']})",
-        f"- problem: {DATA_SIZE:,} x {NUM_FEATURES} synthetic regression, "
-        f"{'-'.join(map(str, (NUM_FEATURES, *HIDDEN_WIDTHS, 1)))} tanh MLP, Gaussian likelihood "
-        f"(std {NOISE_STD}), N(0, {PRIOR_STD:g}) prior, batch {BATCH_SIZE} "
+        *environment_lines(env),
+        f"- problem: {problem_description()}, batch {BATCH_SIZE} "
         f"({BATCHES_PER_EPOCH} per epoch; every contender shuffles each chain's rows every epoch with "
         "samplers.minibatch.permutation, the driver's)",
         f"- step size {STEP_SIZE:g} (SGLD epsilon, SGHMC eta), SGHMC friction {FRICTION}",
@@ -498,16 +544,8 @@ def format_sampler_tables(sampler: Sampler, measurements: list[Measurement], rat
         "| finite |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    notes = []
-    for m in measurements:
-        marker = ""
-        if m.note:
-            notes.append(m.note)
-            marker = f" [{len(notes)}]"
-        lines.append(f"| {m.contender}{marker} | {m.num_chains} | {m.num_devices} | {m.best_rate:,.0f} | "
-                     f"{m.median_rate:,.0f} | {statistics.median(m.compile_seconds):.2f} | "
-                     f"{'yes' if m.finite else 'NO: DIVERGED'} |")
-    lines += [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+    lines += measurement_rows(measurements, lambda m: [
+        f"{m.best_rate:,.0f}", f"{m.median_rate:,.0f}", f"{statistics.median(m.compile_seconds):.2f}"])
     lines += ["", sampler.blackjax_note, "",
               "| ratio (gradient evals/s) | " + " | ".join(f"{c} chain(s)" for c in chain_counts) + " | target |",
               "|---|" + "---:|" * len(chain_counts) + "---:|"]
@@ -573,22 +611,13 @@ def run(args: argparse.Namespace) -> int:
                  for s in SAMPLERS]
     sections.append(format_compile_growth(growth))
     diverged = [f"{m.sampler} {m.contender} ({m.num_chains} chains)" for m in measurements if not m.finite]
-    sections.append("All final positions finite." if not diverged else "DIVERGED (non-finite final positions): "
-                    + "; ".join(diverged))
-    print("\n\n".join(sections), flush=True)
-
-    if args.output:
-        report = {
-            "environment": env,
-            "settings": dict(settings, chains=list(chain_counts), step_size=STEP_SIZE, friction=FRICTION,
-                             batch_size=BATCH_SIZE, data_size=DATA_SIZE),
-            "measurements": [dict(dataclasses.asdict(m), best_rate=m.best_rate, median_rate=m.median_rate)
-                             for m in measurements],
-            "ratios": ratios,
-            "compile_growth": growth,
-            "diverged": diverged,
-        }
-        with open(args.output, "w") as file:
-            json.dump(report, file, indent=2)
-        log(f"wrote {args.output}")
+    publish(sections, diverged, args.output, {
+        "environment": env,
+        "settings": dict(settings, chains=list(chain_counts), step_size=STEP_SIZE, friction=FRICTION,
+                         batch_size=BATCH_SIZE, data_size=DATA_SIZE),
+        "measurements": [dict(dataclasses.asdict(m), best_rate=m.best_rate, median_rate=m.median_rate)
+                         for m in measurements],
+        "ratios": ratios,
+        "compile_growth": growth,
+    })
     return 0

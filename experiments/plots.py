@@ -1,6 +1,7 @@
 """The pictures of a run: predictive bands (1-D inputs), log-posterior trace, R-hat/ESS,
-and for a fitted prior its Wasserstein trace and function draws; and the toy benchmark's
-sweep of samplers over step sizes.
+and for a fitted prior its Wasserstein trace and function draws; for classification a
+reliability diagram, per-class accuracy and the predictive entropy of in-distribution and
+OOD test points; and the toy benchmark's sweep of samplers over step sizes.
 
 Each function draws one figure from arrays and saves it to the path it is given
 (matplotlib's non-interactive backend, so it works without a display).
@@ -13,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import numpy as np  # noqa: E402
+
+from posterior import metrics  # noqa: E402
 
 
 def _save(figure, path: pathlib.Path) -> None:
@@ -82,6 +85,66 @@ def prior_functions(path: pathlib.Path, *, x, gp, initial, fitted, title: str) -
         axes.set(title=label, xlabel="input (standardised)")
     panels[0].set_ylabel("f(x)")
     figure.suptitle(title)
+    _save(figure, path)
+
+
+def reliability_diagram(path: pathlib.Path, *, probs, y, num_bins: int = 15, title: str) -> None:
+    """Accuracy per top-1 confidence bin against the diagonal, the gap to each bin's mean
+    confidence shaded and the ECE written on; beneath, the histogram of confidences with
+    the mean confidence and the accuracy marked."""
+    table = metrics.reliability(probs, y, num_bins=num_bins)
+    occupied = table.count > 0  # an empty bin has no accuracy to draw
+    left, width = table.edges[:-1][occupied], np.diff(table.edges)[occupied]
+    accuracy, confidence = table.accuracy[occupied], table.confidence[occupied]
+    figure, (diagram, histogram) = plt.subplots(2, 1, figsize=(5, 6.5), sharex=True,
+                                                gridspec_kw={"height_ratios": (3, 1)})
+    diagram.bar(left, accuracy, width=width, align="edge", color="C0", edgecolor="k", linewidth=0.5,
+                label="accuracy")
+    diagram.bar(left, np.abs(confidence - accuracy), width=width, bottom=np.minimum(confidence, accuracy),
+                align="edge", color="C3", alpha=0.3, hatch="//", edgecolor="C3", linewidth=0.5,
+                label="gap to mean confidence")
+    diagram.plot([0, 1], [0, 1], color="k", linestyle="--", linewidth=1, label="perfect calibration")
+    diagram.text(0.97, 0.03, f"ECE {metrics.ece(probs, y, num_bins=num_bins):.4f}", transform=diagram.transAxes,
+                 ha="right", va="bottom", bbox={"facecolor": "white", "edgecolor": "0.7"})
+    diagram.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+    diagram.legend(fontsize=8, loc="upper left")
+    histogram.bar(table.edges[:-1], table.count / max(table.count.sum(), 1), width=np.diff(table.edges),
+                  align="edge", color="C0", edgecolor="k", linewidth=0.5)
+    histogram.axvline(np.max(probs, axis=-1).mean(), color="C1", linestyle="--", label="mean confidence")
+    histogram.axvline(metrics.accuracy(probs, y), color="k", label="accuracy")
+    histogram.set(xlabel="top-1 confidence", ylabel="fraction of points", title="confidence histogram")
+    histogram.legend(fontsize=8, loc="upper left")
+    _save(figure, path)
+
+
+def ood_entropy_histogram(path: pathlib.Path, *, entropy_in, entropy_out, auroc: float, title: str) -> None:
+    """Histograms (as densities, on shared bins) of the predictive entropy of in-distribution
+    and OOD test points, with the AUROC of telling them apart by it."""
+    entropy_in, entropy_out = np.ravel(entropy_in), np.ravel(entropy_out)
+    edges = np.histogram_bin_edges(np.concatenate([entropy_in, entropy_out]), bins=30)
+    figure, axes = plt.subplots(figsize=(7, 3.8))
+    for entropy, label, color in ((entropy_in, "in-distribution", "C0"), (entropy_out, "OOD", "C3")):
+        axes.hist(entropy, bins=edges, density=True, alpha=0.5, color=color, label=f"{label} ({len(entropy)} points)")
+    axes.set(xlabel="predictive entropy (nats)", ylabel="density", title=title)
+    axes.legend(fontsize=8, title=f"AUROC {auroc:.4f}", title_fontsize=8)
+    _save(figure, path)
+
+
+def per_class_accuracy_bars(path: pathlib.Path, *, accuracy, title: str) -> None:
+    """Accuracy per class as bars; a class with no test points (NaN) is marked with an x."""
+    accuracy = np.asarray(accuracy, np.float64)
+    classes = np.arange(len(accuracy))
+    absent = np.isnan(accuracy)
+    figure, axes = plt.subplots(figsize=(min(max(6.0, 0.3 * len(accuracy)), 16.0), 3.8))
+    axes.bar(classes[~absent], accuracy[~absent], color="C0")
+    if absent.any():
+        axes.plot(classes[absent], np.zeros(absent.sum()), "x", color="C3", clip_on=False, label="no test points")
+    if not absent.all():
+        axes.axhline(np.mean(accuracy[~absent]), color="k", linestyle="--", linewidth=1, label="mean over classes")
+    axes.legend(fontsize=8, loc="best", framealpha=0.9)
+    axes.set(xlabel="class", ylabel="accuracy", ylim=(0, 1.02), title=title)
+    if len(accuracy) <= 20:  # a tick per class while the labels still fit
+        axes.set_xticks(classes)
     _save(figure, path)
 
 

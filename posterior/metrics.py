@@ -1,4 +1,4 @@
-"""Test metrics of a posterior predictive, as Python floats.
+"""Test metrics of a posterior predictive, as Python floats (or NumPy arrays, per class or bin).
 
 Every function takes per-example quantities from ``posterior.predictive.summarise``
 (already averaged over weighted draws) and test targets, as NumPy or JAX arrays, and
@@ -11,21 +11,32 @@ Against a reference predictive (e.g. a long HMC run's), :func:`agreement` and
 :func:`total_variation` compare class probabilities; a regression predictive is a
 :class:`GaussianMixture` per test point, compared by :func:`mixture_total_variation` and
 :func:`mixture_agreement`.
+
+Out-of-distribution detection (:func:`ood_metrics`) scores each test point by the
+:func:`predictive_entropy` of its averaged probabilities and asks how well that score
+separates an OOD test set from the in-distribution one (:func:`auroc`, :func:`aupr`).
 """
 
 import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 __all__ = [
     "rmse",
     "log_likelihood",
     "accuracy",
+    "per_class_accuracy",
     "nll",
+    "Reliability",
+    "reliability",
     "ece",
     "brier",
+    "predictive_entropy",
+    "auroc",
+    "aupr",
+    "ood_metrics",
     "regression_metrics",
     "classification_metrics",
     "agreement",
@@ -104,6 +115,27 @@ def accuracy(probs: ArrayLike, y: ArrayLike) -> float:
     return float(np.mean(np.argmax(probs, axis=-1) == y))
 
 
+def per_class_accuracy(probs: ArrayLike, y: ArrayLike, num_classes: int) -> np.ndarray:
+    """Accuracy among the test points of each class (each class's recall).
+
+    Args:
+        probs: predictive class probabilities ``(n, K)``.
+        y: integer labels ``(n,)`` in ``[0, num_classes)``.
+        num_classes: the number of classes reported.
+
+    Returns:
+        ``(num_classes,)``: for class ``k`` the fraction of points labelled ``k`` whose most
+        probable class is ``k``; NaN for a class with no test points.
+    """
+    probs, y = _labels_for(probs, y)
+    if np.any((y < 0) | (y >= num_classes)):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {y.min()} to {y.max()}")
+    count = np.bincount(y, minlength=num_classes)
+    correct = np.bincount(y, weights=np.argmax(probs, axis=-1) == y, minlength=num_classes)
+    with np.errstate(invalid="ignore"):  # 0 / 0 for an absent class is the NaN documented
+        return correct / count
+
+
 def nll(log_density: ArrayLike) -> float:
     """Negative log-likelihood per point of the averaged probabilities.
 
@@ -121,12 +153,28 @@ def nll(log_density: ArrayLike) -> float:
     return -log_likelihood(log_density)
 
 
-def ece(probs: ArrayLike, y: ArrayLike, *, num_bins: int = 15) -> float:
-    """Expected calibration error over equal-width bins of top-1 confidence.
+class Reliability(NamedTuple):
+    """Top-1 confidence against accuracy in equal-width confidence bins.
+
+    Attributes:
+        edges: ``(B + 1,)`` the bin edges, ``0, 1/B, ..., 1``.
+        count: ``(B,)`` the number of points in each bin.
+        confidence: ``(B,)`` the mean top-1 confidence of each bin's points (NaN in an empty bin).
+        accuracy: ``(B,)`` the fraction of each bin's points whose top-1 class is the label
+            (NaN in an empty bin).
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+
+def reliability(probs: ArrayLike, y: ArrayLike, *, num_bins: int = 15) -> Reliability:
+    """The numbers behind a reliability diagram and the ECE.
 
     Each point falls in the bin ``((b - 1) / B, b / B]`` holding its top-1 confidence
-    (a confidence of exactly 0 in the first bin); the ECE is the average over bins of
-    ``|accuracy - mean confidence|``, each bin weighted by its fraction of the points.
+    (a confidence of exactly 0 in the first bin).
 
     Args:
         probs: predictive class probabilities ``(n, K)``.
@@ -134,7 +182,7 @@ def ece(probs: ArrayLike, y: ArrayLike, *, num_bins: int = 15) -> float:
         num_bins: ``B``, the number of bins on ``[0, 1]``.
 
     Returns:
-        A float in ``[0, 1]``.
+        A :class:`Reliability`.
 
     References:
         Guo, Pleiss, Sun & Weinberger, On calibration of modern neural networks, ICML 2017.
@@ -147,9 +195,32 @@ def ece(probs: ArrayLike, y: ArrayLike, *, num_bins: int = 15) -> float:
     edges = np.linspace(0.0, 1.0, num_bins + 1)
     bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, num_bins - 1)
     count = np.bincount(bins, minlength=num_bins)
-    # Per bin, sum of (correct - confidence) / n: the bin's fraction times its gap.
-    gap = np.bincount(bins, weights=correct - confidence, minlength=num_bins)
-    return float(np.sum(np.abs(gap)) / max(count.sum(), 1))
+    with np.errstate(invalid="ignore"):  # 0 / 0 in an empty bin is the NaN documented
+        return Reliability(edges, count, np.bincount(bins, weights=confidence, minlength=num_bins) / count,
+                           np.bincount(bins, weights=correct, minlength=num_bins) / count)
+
+
+def ece(probs: ArrayLike, y: ArrayLike, *, num_bins: int = 15) -> float:
+    """Expected calibration error over equal-width bins of top-1 confidence.
+
+    The average over the bins of :func:`reliability` of ``|accuracy - mean confidence|``,
+    each bin weighted by its fraction of the points.
+
+    Args:
+        probs: predictive class probabilities ``(n, K)``.
+        y: integer labels ``(n,)``.
+        num_bins: ``B``, the number of bins on ``[0, 1]``.
+
+    Returns:
+        A float in ``[0, 1]`` (0 for no points).
+
+    References:
+        Guo, Pleiss, Sun & Weinberger, On calibration of modern neural networks, ICML 2017.
+    """
+    table = reliability(probs, y, num_bins=num_bins)
+    occupied = table.count > 0
+    fraction = table.count[occupied] / max(table.count.sum(), 1)
+    return float(np.sum(fraction * np.abs(table.accuracy[occupied] - table.confidence[occupied])))
 
 
 def brier(probs: ArrayLike, y: ArrayLike) -> float:
@@ -165,6 +236,115 @@ def brier(probs: ArrayLike, y: ArrayLike) -> float:
     probs, y = _labels_for(probs, y)
     one_hot = np.eye(probs.shape[1])[y]
     return float(np.mean(np.sum(np.square(probs - one_hot), axis=-1)))
+
+
+def predictive_entropy(probs: ArrayLike) -> np.ndarray:
+    """Entropy of the averaged predictive probabilities at each test point.
+
+    The total uncertainty of the posterior predictive, ``H[p(y | x, D)]``, in nats, with
+    ``0 log 0 = 0`` so that one-hot probabilities have entropy 0.
+
+    Args:
+        probs: predictive class probabilities ``(n, K)``.
+
+    Returns:
+        ``(n,)``: ``-sum_k p_ik log p_ik``, in ``[0, log K]``.
+    """
+    probs = np.asarray(probs, np.float64)
+    if probs.ndim != 2:
+        raise ValueError(f"need probs (n, K), got {probs.shape}")
+    return np.sum(special.entr(probs), axis=-1)
+
+
+def _score_sets(scores_in: ArrayLike, scores_out: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets of scores as float64 ``(n,)``, each non-empty and finite."""
+    scores_in, scores_out = np.asarray(scores_in, np.float64), np.asarray(scores_out, np.float64)
+    if scores_in.ndim != 1 or scores_out.ndim != 1 or not scores_in.size or not scores_out.size:
+        raise ValueError(f"need two non-empty (n,) score arrays, got {scores_in.shape} and {scores_out.shape}")
+    if not (np.all(np.isfinite(scores_in)) and np.all(np.isfinite(scores_out))):
+        raise ValueError("scores must be finite")
+    return scores_in, scores_out
+
+
+def auroc(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
+    """Area under the ROC curve of telling OOD points from in-distribution ones by a score.
+
+    The OOD points are the positive class and a higher score means more OOD. The area is
+    the Mann-Whitney statistic: the probability that a random OOD point scores above a
+    random in-distribution one, a tie counting 1/2 (what the trapezoid rule gives over
+    the ROC curve's tied steps). It is computed in ``O(n log n)`` from the OOD points'
+    ranks among all points, tied scores sharing their average rank.
+
+    Args:
+        scores_in: scores of the in-distribution test points ``(n_in,)``.
+        scores_out: scores of the OOD test points ``(n_out,)``.
+
+    Returns:
+        A float in ``[0, 1]``: 1 when every OOD point scores above every in-distribution
+        one, 1/2 for scores that do not tell them apart; ``auroc(a, b) = 1 - auroc(b, a)``.
+
+    References:
+        Mann & Whitney, On a test of whether one of two random variables is stochastically
+        larger than the other, Annals of Mathematical Statistics 1947;
+        Hanley & McNeil, The meaning and use of the area under a ROC curve, Radiology 1982.
+    """
+    scores_in, scores_out = _score_sets(scores_in, scores_out)
+    ranks = stats.rankdata(np.concatenate([scores_in, scores_out]))  # 1-based; ties share their mean rank
+    # The OOD rank sum less its least possible value counts the (OOD, in) pairs in order.
+    pairs_in_order = np.sum(ranks[len(scores_in):]) - len(scores_out) * (len(scores_out) + 1) / 2
+    return float(pairs_in_order / (len(scores_in) * len(scores_out)))
+
+
+def aupr(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
+    """Area under the precision-recall curve of detecting OOD points, as average precision.
+
+    The OOD points are the positive class and a higher score means more OOD. Every
+    distinct score ``t`` is a threshold flagging the points that score ``>= t``, so
+    tied points are flagged together; the average precision is the step-wise sum
+    ``sum_t (R_t - R_t') P_t`` over the thresholds in decreasing order, ``P_t`` and
+    ``R_t`` the precision and recall at ``t`` and ``R_t'`` the recall at the threshold
+    before (0 before the first). This is scikit-learn's ``average_precision_score``, with
+    no interpolation of the curve.
+
+    Args:
+        scores_in: scores of the in-distribution test points ``(n_in,)``.
+        scores_out: scores of the OOD test points ``(n_out,)``.
+
+    Returns:
+        A float in ``(0, 1]``: 1 when every OOD point scores above every in-distribution
+        one; near the OOD fraction ``n_out / (n_in + n_out)`` for scores that do not tell
+        them apart.
+
+    References:
+        Davis & Goadrich, The relationship between precision-recall and ROC curves, ICML 2006.
+    """
+    scores_in, scores_out = _score_sets(scores_in, scores_out)
+    scores = np.concatenate([scores_in, scores_out])
+    order = np.argsort(-scores, kind="stable")
+    positive = np.concatenate([np.zeros(len(scores_in)), np.ones(len(scores_out))])[order]
+    # The last place of each run of tied scores in decreasing order: a threshold's flagged set.
+    last = np.append(np.flatnonzero(np.diff(scores[order])), len(scores) - 1)
+    true_positives = np.cumsum(positive)[last]
+    precision = true_positives / (last + 1)
+    recall_step = np.diff(true_positives, prepend=0.0) / len(scores_out)
+    return float(np.sum(recall_step * precision))
+
+
+def ood_metrics(probs_in: ArrayLike, probs_out: ArrayLike) -> dict[str, float]:
+    """How well predictive entropy tells an OOD test set from the in-distribution one.
+
+    Args:
+        probs_in: predictive class probabilities on the in-distribution test set ``(n_in, K)``.
+        probs_out: predictive class probabilities on the OOD test set ``(n_out, K)``.
+
+    Returns:
+        ``{"test_ood_auroc", "test_ood_aupr"}`` (:func:`auroc`, :func:`aupr`), with the OOD
+        points as the positive class and :func:`predictive_entropy` as the score.
+    """
+    entropy_in, entropy_out = predictive_entropy(probs_in), predictive_entropy(probs_out)
+    if np.shape(probs_in)[1] != np.shape(probs_out)[1]:
+        raise ValueError(f"the predictives have {np.shape(probs_in)[1]} and {np.shape(probs_out)[1]} classes")
+    return {"test_ood_auroc": auroc(entropy_in, entropy_out), "test_ood_aupr": aupr(entropy_in, entropy_out)}
 
 
 def regression_metrics(summary: dict[str, ArrayLike], y: ArrayLike, *, y_scale: float) -> dict[str, float]:

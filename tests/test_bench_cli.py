@@ -19,6 +19,7 @@ def assert_one_line_refusal(completed, cause: str) -> None:
     assert cause in completed.stderr
 
 
+@pytest.mark.slow  # about 25 s on 2 cores, compiling every contender
 def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):
     output = tmp_path / "bench.json"
     completed = run_posterior("bench", "sgmcmc", "--quick", "--cpu-devices", "2", "--output", str(output), timeout=120)
@@ -50,6 +51,7 @@ def test_bench_sgmcmc_bad_argument_is_one_line_and_exit_2():
 HMC_CONTENDERS = ("ours (1 device)", "ours (default mesh)", "ours, terms (1 device)", "blackjax")
 
 
+@pytest.mark.slow  # about 25 s on 2 cores, compiling every contender and device count
 def test_bench_hmc_quick_prints_comparison_and_scaling(tmp_path):
     output = tmp_path / "hmc.json"
     completed = run_posterior("bench", "hmc", "--quick", "--output", str(output), timeout=180)

@@ -4,8 +4,6 @@ The UCI loader is tested on a small fake data set written in the standard layout
 tests need no downloaded data; one test reads the real bostonHousing when it is present.
 """
 
-import pathlib
-
 import numpy as np
 import pytest
 
@@ -132,8 +130,8 @@ def test_load_names_the_problem_before_reading(tmp_path):
         data.load("bostonHousing")
     with pytest.raises(data.DataError, match="UCI data set folder not found: .*concrete"):
         data.load("concrete", root=tmp_path)
-    with pytest.raises(data.DataError, match="unknown data set 'mnist'"):
-        data.load("mnist", root=tmp_path)
+    with pytest.raises(data.DataError, match="unknown data set 'imagenet'"):
+        data.load("imagenet", root=tmp_path)
     with pytest.raises(data.DataError, match="split must be an integer"):
         data.load("toy1d", split=1.0)
     with pytest.raises(data.DataError, match="split -1 out of range"):
@@ -143,7 +141,8 @@ def test_load_names_the_problem_before_reading(tmp_path):
 def test_dataset_names_are_the_uci_folders_and_the_others():
     uci = "bostonHousing concrete energy kin8nm naval-propulsion-plant power-plant"
     uci += " protein-tertiary-structure wine-quality-red yacht"
-    assert data.DATASETS == (*uci.split(), "diabetes", "digits", "toy1d")
+    images = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+    assert data.DATASETS == (*uci.split(), "diabetes", "digits", "toy1d", *images)
 
 
 @pytest.mark.parametrize(

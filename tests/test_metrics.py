@@ -202,3 +202,141 @@ def test_regression_agreement_counts_means_between_the_reference_quartiles():
 def test_bad_mixtures_are_refused(mixture, message):
     with pytest.raises(ValueError, match=message):
         metrics.mixture_total_variation(gaussians(np.zeros((1, 3)), [1.0]), mixture)
+
+
+# --- calibration, per class, and out-of-distribution detection ------------------------------
+
+def test_reliability_bins_match_a_per_point_count():
+    """Counts, mean confidences and accuracies per bin against a loop over points and bins."""
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.full(4, 0.5), size=300)
+    probs[:3] = [1.0, 0.0, 0.0, 0.0]  # confidence 1, on the last edge
+    labels = rng.integers(0, 4, size=300)
+    table = metrics.reliability(probs, labels, num_bins=10)
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
+    for b in range(10):
+        inside = [(table.edges[b] < c <= table.edges[b + 1]) or (b == 0 and c == 0.0) for c in confidence]
+        assert table.count[b] == sum(inside)
+        if any(inside):
+            assert table.confidence[b] == pytest.approx(np.mean(confidence[inside]))
+            assert table.accuracy[b] == pytest.approx(np.mean(correct[inside]))
+        else:
+            assert np.isnan(table.confidence[b]) and np.isnan(table.accuracy[b])
+    # 10 bins over 300 points of 4 classes leave the lowest bins (confidence <= 0.2 < 1/4) empty.
+    assert table.count[:2].sum() == 0 and table.count.sum() == 300
+
+
+def test_ece_is_the_weighted_gap_of_the_reliability_table():
+    rng = np.random.default_rng(4)
+    probs, labels = rng.dirichlet(np.ones(5), size=200), rng.integers(0, 5, size=200)
+    for num_bins in [1, 7, 15]:
+        table = metrics.reliability(probs, labels, num_bins=num_bins)
+        occupied = table.count > 0
+        expected = np.sum(table.count[occupied] / 200 * np.abs(table.accuracy[occupied] - table.confidence[occupied]))
+        assert metrics.ece(probs, labels, num_bins=num_bins) == pytest.approx(expected, abs=1e-15)
+    # One bin: the gap between overall accuracy and mean confidence.
+    assert metrics.ece(probs, labels, num_bins=1) == pytest.approx(abs(metrics.accuracy(probs, labels)
+                                                                       - probs.max(axis=1).mean()))
+
+
+def test_per_class_accuracy_by_hand():
+    # Top-1 predictions 0, 1, 2, 0 against labels 0, 2, 2, 1: class 0 1/1, class 1 0/1, class 2 1/2,
+    # class 3 has no test points.
+    np.testing.assert_array_equal(metrics.per_class_accuracy(PROBS, LABELS, 4), [1.0, 0.0, 0.5, np.nan])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        metrics.per_class_accuracy(PROBS, LABELS, 2)
+
+
+def test_predictive_entropy_of_uniform_one_hot_and_hand_cases():
+    for classes in [2, 10, 100]:
+        np.testing.assert_allclose(metrics.predictive_entropy(np.full((3, classes), 1 / classes)), math.log(classes),
+                                   rtol=1e-12)
+    np.testing.assert_array_equal(metrics.predictive_entropy(np.eye(4)), np.zeros(4))  # 0 log 0 = 0, not NaN
+    np.testing.assert_allclose(metrics.predictive_entropy([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]]),
+                               [math.log(2), 1.5 * math.log(2)], rtol=1e-12)
+
+
+def pairwise_auroc(scores_in, scores_out) -> float:
+    """The Mann-Whitney count over all (in, OOD) pairs, a tie counting 1/2."""
+    above = np.asarray(scores_out)[:, None] > np.asarray(scores_in)[None, :]
+    tied = np.asarray(scores_out)[:, None] == np.asarray(scores_in)[None, :]
+    return float(np.mean(above + 0.5 * tied))
+
+
+def threshold_average_precision(scores_in, scores_out) -> float:
+    """``sum_t (R_t - R_t') P_t`` by a loop over the distinct scores, from the highest."""
+    scores = np.concatenate([scores_in, scores_out])
+    positive = np.r_[np.zeros(len(scores_in)), np.ones(len(scores_out))]
+    total, previous_recall = 0.0, 0.0
+    for threshold in sorted(set(scores.tolist()), reverse=True):
+        flagged = scores >= threshold
+        recall = positive[flagged].sum() / positive.sum()
+        total += (recall - previous_recall) * positive[flagged].mean()
+        previous_recall = recall
+    return total
+
+
+@pytest.mark.parametrize("sizes", [(1, 1), (7, 3), (40, 55), (200, 150)])
+def test_auroc_and_aupr_match_their_definitions_with_ties(sizes):
+    rng = np.random.default_rng(sum(sizes))
+    scores_in, scores_out = rng.integers(0, 6, size=sizes[0]) / 2, rng.integers(1, 8, size=sizes[1]) / 2
+    assert metrics.auroc(scores_in, scores_out) == pytest.approx(pairwise_auroc(scores_in, scores_out), abs=1e-12)
+    assert metrics.aupr(scores_in, scores_out) == pytest.approx(threshold_average_precision(scores_in, scores_out),
+                                                                abs=1e-12)
+    # Swapping the roles flips the order of every untied pair.
+    assert metrics.auroc(scores_out, scores_in) == pytest.approx(1 - metrics.auroc(scores_in, scores_out), abs=1e-12)
+
+
+def test_auroc_and_aupr_agree_with_scikit_learn():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        scores_in, scores_out = rng.integers(0, 10, size=rng.integers(1, 60)), rng.integers(3, 12, size=60)
+        labels, scores = np.r_[np.zeros(len(scores_in)), np.ones(60)], np.r_[scores_in, scores_out]
+        assert metrics.auroc(scores_in, scores_out) == pytest.approx(sklearn_metrics.roc_auc_score(labels, scores))
+        assert metrics.aupr(scores_in, scores_out) == pytest.approx(
+            sklearn_metrics.average_precision_score(labels, scores))
+
+
+def test_auroc_and_aupr_at_the_extremes():
+    low, high = np.arange(5.0), np.arange(10.0, 13.0)
+    assert metrics.auroc(low, high) == 1.0 and metrics.aupr(low, high) == 1.0
+    assert metrics.auroc(high, low) == 0.0
+    # Every score tied: one threshold flags everything, so the precision is the OOD fraction 3/8.
+    assert metrics.auroc(np.ones(5), np.ones(3)) == 0.5 and metrics.aupr(np.ones(5), np.ones(3)) == pytest.approx(3 / 8)
+    for scores_in, scores_out in [([], [1.0]), ([1.0], np.ones((2, 2))), ([np.nan], [1.0])]:
+        with pytest.raises(ValueError):
+            metrics.auroc(scores_in, scores_out)
+
+
+def test_auroc_of_one_distribution_is_one_half_within_the_mann_whitney_spread():
+    """Under no difference the area has mean 1/2 and variance (n_in + n_out + 1) / (12 n_in n_out)."""
+    rng = np.random.default_rng(6)
+    n_in, n_out = 3000, 1000
+    spread = math.sqrt((n_in + n_out + 1) / (12 * n_in * n_out))
+    assert metrics.auroc(rng.normal(size=n_in), rng.normal(size=n_out)) == pytest.approx(0.5, abs=4 * spread)
+
+
+def test_aupr_of_one_distribution_is_the_ood_fraction_in_expectation():
+    """Random order of ``P`` OOD among ``N`` points: the OOD point at place ``r`` (chance ``P/N``)
+    has on average ``1 + (r - 1)(P - 1)/(N - 1)`` OOD points at or above it, so
+    ``E[AP] = (H_N + (P - 1)/(N - 1) (N - H_N)) / N``, ``H_N`` the harmonic number:
+    ``P/N + O(log N / N)``. The mean of many draws lies within 4 standard errors of it."""
+    rng = np.random.default_rng(7)
+    n_in, n_out, repeats = 30, 10, 4000
+    values = [metrics.aupr(rng.random(n_in), rng.random(n_out)) for _ in range(repeats)]
+    total = n_in + n_out
+    harmonic = np.sum(1 / np.arange(1, total + 1))
+    expected = (harmonic + (n_out - 1) / (total - 1) * (total - harmonic)) / total
+    assert np.mean(values) == pytest.approx(expected, abs=4 * np.std(values) / math.sqrt(repeats))
+    # With many points the expectation is the OOD fraction.
+    assert metrics.aupr(rng.random(30_000), rng.random(10_000)) == pytest.approx(0.25, abs=0.01)
+
+
+def test_ood_metrics_by_predictive_entropy():
+    confident = np.eye(3)[[0, 1, 2, 0]] * 0.9 + 0.1 / 3  # entropy well below log 3
+    uniform = np.full((2, 3), 1 / 3)
+    assert metrics.ood_metrics(confident, uniform) == {"test_ood_auroc": 1.0, "test_ood_aupr": 1.0}
+    assert metrics.ood_metrics(uniform, confident)["test_ood_auroc"] == 0.0
+    with pytest.raises(ValueError, match="3 and 2 classes"):
+        metrics.ood_metrics(confident, np.full((2, 2), 0.5))

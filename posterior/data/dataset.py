@@ -4,15 +4,18 @@ Loaders read raw arrays in their own way and hand them to :func:`standardised_da
 so that every data set is standardised by the same rule: inputs (and regression targets)
 are shifted and scaled by the mean and standard deviation of the *training* rows only,
 so that nothing about the test rows leaks into the model. The target statistics are kept
-in the :class:`Dataset` so that metrics can be reported in the original units.
+in the :class:`Dataset` so that metrics can be reported in the original units. Image
+sets (:mod:`posterior.data.images`) follow the same rule per colour channel rather than
+per pixel, and keep their ``(height, width, channels)`` shape.
 """
 
 import math
+import pathlib
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DataError", "Dataset", "standardised_dataset", "check_split"]
+__all__ = ["DataError", "Dataset", "standardised_dataset", "check_split", "one_line", "read_file_bytes"]
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
@@ -22,16 +25,33 @@ class DataError(ValueError):
     """A data set cannot be loaded; the message is one line naming the cause."""
 
 
+def one_line(error: Exception) -> str:
+    """An exception's message with its line breaks folded, for a one-line DataError."""
+    return " ".join(str(error).split())
+
+
+def read_file_bytes(path: pathlib.Path) -> bytes:
+    """The bytes of a data file that must exist, or a one-line :class:`DataError` naming it."""
+    if not path.is_file():
+        raise DataError(f"missing file: {path}")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None
+
+
 class Dataset(NamedTuple):
     """A train/test split, standardised with training statistics.
 
     Attributes:
         name: the data set's name as given to :func:`posterior.data.load`.
         task: ``"regression"`` or ``"classification"``.
-        x_train: float32 inputs, shape ``(n_train, input_dim)``.
+        x_train: float32 inputs, shape ``(n_train, *input_shape)``: ``(n_train,
+            input_dim)`` for feature vectors, ``(n_train, height, width, channels)``
+            for images.
         y_train: regression: standardised float32 targets, shape ``(n_train,)``;
             classification: int32 class labels in ``[0, num_classes)``.
-        x_test: float32 inputs, shape ``(n_test, input_dim)``, standardised with the
+        x_test: float32 inputs, shape ``(n_test, *input_shape)``, standardised with the
             training statistics.
         y_test: as ``y_train``, standardised with the training statistics.
         y_mean: the training-target mean subtracted from regression targets (0.0 for
@@ -55,9 +75,14 @@ class Dataset(NamedTuple):
     test_in_gap: np.ndarray | None = None
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input: ``(input_dim,)``, or ``(height, width, channels)`` for images."""
+        return self.x_train.shape[1:]
+
+    @property
     def input_dim(self) -> int:
-        """The number of input features."""
-        return self.x_train.shape[1]
+        """The number of input features (for images, of numbers in one image: their flattened size)."""
+        return math.prod(self.input_shape)
 
 
 def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,8 @@ import warnings
 
 import numpy as np
 
-from posterior.data.dataset import REGRESSION, DataError, Dataset, check_split, standardised_dataset
+from posterior.data.dataset import (REGRESSION, DataError, Dataset, check_split, one_line, read_file_bytes,
+                                    standardised_dataset)
 
 __all__ = ["UCI_DATASETS", "load_uci"]
 
@@ -37,19 +38,9 @@ UCI_DATASETS = (
 )
 
 
-def _one_line(error: Exception) -> str:
-    """An exception's message with its line breaks folded, for a one-line DataError."""
-    return " ".join(str(error).split())
-
-
 def _read_numbers(path: pathlib.Path, dtype: type, ndmin: int) -> np.ndarray:
     """``np.loadtxt`` of a file that must exist, be ASCII text, parse and be non-empty."""
-    if not path.is_file():
-        raise DataError(f"missing file: {path}")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror}") from None
+    raw = read_file_bytes(path)
     try:
         # Numbers are ASCII; and numpy's integer parser reads out of bounds on some other
         # characters (numpy 2.4 crashes on U+10FFFF in an index file), so it never sees them.
@@ -62,7 +53,7 @@ def _read_numbers(path: pathlib.Path, dtype: type, ndmin: int) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)
             values = np.loadtxt(io.StringIO(text), dtype=dtype, ndmin=ndmin)
     except ValueError as error:
-        raise DataError(f"malformed file {path}: {_one_line(error)}") from None
+        raise DataError(f"malformed file {path}: {one_line(error)}") from None
     if values.size == 0:
         raise DataError(f"malformed file {path}: it is empty")
     return values

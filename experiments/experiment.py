@@ -225,7 +225,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     reference = reference_file = None
     if config.eval.reference is not None:
         reference_file = references.locate(config.eval.reference, split=config.data.split, seed=config.seed)
-        reference = references.load(reference_file, dataset, split=config.data.split, seed=config.seed)
+        reference = references.load(reference_file, dataset, split=config.data.split)
         log(f"reference predictive {reference_file}")
     likelihood = build_likelihood(config, dataset)
     output_dim = dataset.num_classes if dataset.task == "classification" else 1

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from experiments.rundir import write_atomic
 from posterior import metrics, predictive
 from posterior.data import Dataset
 from samplers import checkpoint
@@ -76,11 +75,7 @@ def of_run(dataset: Dataset, *, split: int, summary: dict[str, Any], test_predic
 
 def write(path: pathlib.Path, values: dict[str, np.ndarray]) -> None:
     """Write a predictive (:func:`of_run`) to ``path`` atomically."""
-    def save(temporary):
-        with open(temporary, "wb") as file:
-            np.savez(file, **values)
-
-    write_atomic(path, save)
+    checkpoint.write_archive(path, values)
 
 
 def locate(path: str | os.PathLike, *, split: int, seed: int) -> pathlib.Path:
@@ -137,16 +132,15 @@ def _check_arrays(arrays: dict[str, np.ndarray], task: str, num_test: int, num_c
         raise bad(f"weights of shape {weights.shape}, needs {means.shape[:1]} of numbers >= 0, not all 0")
 
 
-def load(path: str | os.PathLike, dataset: Dataset, *, split: int, seed: int) -> dict[str, np.ndarray]:
-    """The reference predictive at ``path`` (a run directory or its ``predictive.npz``,
-    ``{split}`` and ``{seed}`` filled in by :func:`locate`), checked against this run's data.
+def load(path: pathlib.Path, dataset: Dataset, *, split: int) -> dict[str, np.ndarray]:
+    """The reference predictive in the file ``path`` (:func:`locate` finds it from
+    ``eval.reference``), checked against this run's data and ``split``.
 
     Raises:
         ReferenceFileError: a missing file, one that is not an ``.npz`` archive or not a
             predictive, or a predictive of another data set, split, test set or task;
             one line naming the file and the cause.
     """
-    path = locate(path, split=split, seed=seed)
     arrays = _read(path)
     saved = {name: _scalar(arrays, name, path) for name in _IDENTITY}
     ours = {name: value.item() for name, value in _identity(dataset, split).items()}

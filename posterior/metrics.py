@@ -342,7 +342,7 @@ def ood_metrics(probs_in: ArrayLike, probs_out: ArrayLike) -> dict[str, float]:
         points as the positive class and :func:`predictive_entropy` as the score.
     """
     entropy_in, entropy_out = predictive_entropy(probs_in), predictive_entropy(probs_out)
-    if np.shape(probs_in)[1] != np.shape(probs_out)[1]:
+    if np.shape(probs_in)[1] != np.shape(probs_out)[1]:  # both (n, K), as predictive_entropy checked
         raise ValueError(f"the predictives have {np.shape(probs_in)[1]} and {np.shape(probs_out)[1]} classes")
     return {"test_ood_auroc": auroc(entropy_in, entropy_out), "test_ood_aupr": aupr(entropy_in, entropy_out)}
 
@@ -554,10 +554,9 @@ def mixture_agreement(mixture: GaussianMixture, reference: GaussianMixture) -> f
     Returns:
         A float in ``[0, 1]``.
     """
+    _point_pair(mixture, reference)
     mean = mixture_mean(mixture)
     lower, upper = mixture_quantile(reference, 0.25), mixture_quantile(reference, 0.75)
-    if mean.shape != lower.shape:
-        raise ValueError(f"the mixtures cover {mean.shape[0]} and {lower.shape[0]} test points")
     return float(np.mean((lower <= mean) & (mean <= upper)))
 
 

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["CheckpointError", "Saved", "UnreadableArchive", "load", "read_archive", "save", "save_draws", "saved_step", "write_atomic", "write_tree"]
+__all__ = ["CheckpointError", "Saved", "UnreadableArchive", "load", "read_archive", "save", "save_draws", "saved_step",
+           "write_archive", "write_atomic", "write_tree"]
 
 FORMAT = 1
 STATE = "state.npz"
@@ -91,7 +92,11 @@ def write_tree(path: pathlib.Path, tree: Any, metadata: dict) -> None:
     text = json.dumps({**metadata, "layout": _layout(tree), "key_impls": key_impls})
     arrays = {f"leaf_{index}": leaf for index, leaf in enumerate(leaves)}
     arrays[_METADATA] = np.frombuffer(text.encode(), np.uint8)
+    write_archive(path, arrays)
 
+
+def write_archive(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` file at ``path``, atomically (:func:`read_archive` reads it)."""
     def write(temporary):
         with open(temporary, "wb") as file:
             np.savez(file, **arrays)
@@ -129,7 +134,7 @@ def read_archive(path: pathlib.Path) -> dict[str, np.ndarray]:
 
 
 def _read_npz(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """The metadata and arrays of a file :func:`_write_npz` wrote."""
+    """The metadata and arrays of a file :func:`write_tree` wrote."""
     try:
         arrays = read_archive(path)
         metadata = json.loads(arrays.pop(_METADATA).tobytes().decode())

@@ -464,5 +464,6 @@ def test_the_good_inputs_are_accepted(tmp_path):
                                     log=lambda _: None)
     assert choice.cached and choice.fit == record and isinstance(choice.prior, weight.LayerwiseGaussian)
     saved_reference(lambda record: record)(setup)
-    assert reference.load(setup.config["eval"]["reference"], dataset=data.load("yacht", root=config.data.root),
-                          split=0, seed=0)["means"].shape == (6, 4)
+    located = reference.locate(setup.config["eval"]["reference"], split=0, seed=0)
+    assert reference.load(located, dataset=data.load("yacht", root=config.data.root),
+                          split=0)["means"].shape == (6, 4)

@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from posterior.data import DATASETS
-from posterior.data.images import IMAGE_DATASETS
+from posterior.data import DATASETS, IMAGE_INPUTS
 from posterior.models import ACTIVATIONS
 from samplers.base import check_positive
 from samplers.sa_sgld import DEFAULT_CLOCK
@@ -34,19 +33,26 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which data set, where it lives, which split.
 
-    ``root`` is the folder holding one folder per UCI data set; the environment variable
-    ``POSTERIOR_DATA`` overrides it. scikit-learn's sets and the 1-D toy need no root.
+    ``root`` is the folder holding one folder per UCI data set, or an image set's files;
+    the environment variable ``POSTERIOR_DATA`` overrides it. scikit-learn's sets and the
+    1-D toy need no root. ``held_out_class`` (classification) leaves that class's rows out
+    of training and testing (``posterior.data.without_class``); ``eval.ood.kind:
+    held_out_class`` then tests how uncertain the model is about them.
     """
 
     name: str
     root: str | None = None
     split: int = 0
+    held_out_class: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """An MLP: ``depth`` hidden layers of ``width`` units."""
+    """The network (``posterior.models``): an ``mlp`` of ``depth`` hidden layers of
+    ``width`` units (images are read flattened), or for images (digits and the image sets)
+    the ``lenet`` CNN or ``resnet20_frn``, which ignore ``width`` and ``depth``."""
 
+    kind: Literal["mlp", "lenet", "resnet20_frn"] = "mlp"
     width: int = 50
     depth: int = 1
     activation: str = "tanh"
@@ -215,15 +221,32 @@ class MeshConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class OODConfig:
+    """The out-of-distribution inputs a classifier's predictive entropy should single out
+    (``test_ood_auroc``, ``test_ood_aupr``): the test rows of ``data.held_out_class``
+    (``held_out_class``), ``num_points`` images of independent standard normal pixels in
+    the standardised units of the inputs (``noise``), or the test inputs of the data set
+    ``name`` (``data``; read from ``root``, by default the run's data folder, and
+    standardised with its own training statistics), which must have the run's input
+    shape."""
+
+    kind: Literal["held_out_class", "noise", "data"]
+    name: str | None = None
+    root: str | None = None
+    num_points: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
 class EvalConfig:
     """How the run is judged beyond its test metrics. ``reference``: a run directory, or
     its ``predictive.npz``, whose test predictive (e.g. long HMC's) the run is compared
     with (``reference_agreement``, ``reference_tv``); it must be of the same data set,
     split and task, and is read before sampling. ``{split}`` and ``{seed}`` in it are the
     run's (one sweep over splits, each split against its own reference). It does not change the draws, so a
-    checkpoint is resumed whatever it is."""
+    checkpoint is resumed whatever it is; so is ``ood`` (:class:`OODConfig`)."""
 
     reference: str | None = None
+    ood: OODConfig | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,7 +322,9 @@ def _convert(value: Any, annotation: Any, key: str) -> Any:
             try:
                 return _convert(value, option, key)
             except ConfigError:
-                pass
+                # A mapping meant for a section: what is wrong inside it says more than the union.
+                if isinstance(value, dict) and dataclasses.is_dataclass(option):
+                    raise
     elif typing.get_origin(annotation) is Literal:
         if value in typing.get_args(annotation):
             return value
@@ -376,11 +401,16 @@ def _check_values(config: Config) -> None:
              "a plain folder name (no '/', backslash or NUL; not empty, '.' or '..')", name)
     # JAX's default 32-bit keys keep a seed's low 32 bits: seed 2**32 would repeat seed 0.
     _require(0 <= config.seed < 2**32, "seed", "an integer in [0, 2**32)", config.seed)
-    # The image loaders exist, but a run cannot yet choose the convolutional network they need.
-    runnable = [name for name in DATASETS if name not in IMAGE_DATASETS]
-    _require(config.data.name in runnable, "data.name", f"one of {', '.join(runnable)}", config.data.name)
+    _require(config.data.name in DATASETS, "data.name", f"one of {', '.join(DATASETS)}", config.data.name)
     _count("data.split", config.data.split, 0)
+    if config.data.held_out_class is not None:
+        _count("data.held_out_class", config.data.held_out_class, 0)
+        _require(config.likelihood.name == "categorical", "likelihood.name",
+                 "categorical with data.held_out_class", config.likelihood.name)
 
+    if config.model.kind != "mlp":
+        _require(config.data.name in IMAGE_INPUTS, "data.name", f"an image set ({', '.join(IMAGE_INPUTS)}) for "
+                 f"model.kind={config.model.kind}", config.data.name)
     _count("model.width", config.model.width, 1)
     _count("model.depth", config.model.depth, 0)
     _require(config.model.activation in ACTIVATIONS, "model.activation", f"one of {', '.join(ACTIVATIONS)}",
@@ -421,6 +451,9 @@ def _check_values(config: Config) -> None:
     if sampler.name == "hmc" and config.sampling.batch_size is not None:
         raise ConfigError(f"sampler.name=hmc uses the whole data set at every step; set sampling.batch_size: null "
                           f"(got {config.sampling.batch_size})")
+    if prior.kind in ("gpig", "gpih") and config.model.kind != "mlp":
+        raise ConfigError(f"prior.kind={prior.kind} is fitted on measurement points of flat feature vectors, "
+                          f"for model.kind: mlp only (got model.kind={config.model.kind})")
     if sampler.name in ("sa_sgld", "entropy_mcmc", "hmc") and prior.kind in HIERARCHICAL_PRIORS:
         # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
         # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree
@@ -450,10 +483,29 @@ def _check_values(config: Config) -> None:
     if sampling.batch_size is not None:
         _require(sampling.batch_size % config.mesh.data == 0, "mesh.data",
                  f"a divisor of sampling.batch_size={sampling.batch_size}", config.mesh.data)
+    ood = config.eval.ood
+    if ood is not None:
+        _check_ood(config, ood)
     reference = config.eval.reference
     if reference is not None:
         _require(reference.strip() != "" and "\0" not in reference, "eval.reference",
                  "a path to a run directory or its predictive.npz (not empty, no NUL), or null", reference)
+
+
+def _check_ood(config: Config, ood: OODConfig) -> None:
+    """Refuse an ``eval.ood`` that cannot be carried out, naming the key."""
+    _require(config.likelihood.name == "categorical", "likelihood.name",
+             "categorical with eval.ood (predictive entropy of class probabilities)", config.likelihood.name)
+    if ood.kind == "held_out_class" and config.data.held_out_class is None:
+        raise ConfigError("eval.ood.kind=held_out_class needs data.held_out_class, the class to hold out")
+    if ood.kind == "data":
+        _require(ood.name in DATASETS and ood.name != config.data.name, "eval.ood.name",
+                 f"a data set other than data.name={config.data.name} (one of {', '.join(DATASETS)})", ood.name)
+    elif ood.name is not None or ood.root is not None:
+        raise ConfigError(f"eval.ood.name and eval.ood.root are read with eval.ood.kind=data only "
+                          f"(got kind={ood.kind})")
+    if ood.kind == "noise":
+        _count("eval.ood.num_points", ood.num_points, 1)
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:

@@ -1,12 +1,13 @@
 """One experiment from a config: data, model, prior, sampler, then test metrics.
 
 :func:`run_experiment` composes the library pieces exactly as a notebook would (see
-README): ``posterior.data.load``, ``posterior.models.mlp``, a likelihood, a prior (fixed or
+README): ``posterior.data.load``, a network of ``posterior.models``, a likelihood, a prior (fixed or
 fitted to a GP, :mod:`experiments.prior_fit`), ``posterior.density.log_posterior``, a sampler, ``samplers.sample``;
 then it feeds the kept draws through ``posterior.predictive`` chain by chain and reports
 ``posterior.metrics`` and ``posterior.diagnostics`` (and, with ``eval.reference``, agreement
-and total variation against a reference predictive, :mod:`experiments.reference`). It writes
-nothing: the caller owns the run directory.
+and total variation against a reference predictive, :mod:`experiments.reference`; with
+``eval.ood``, how well predictive entropy singles out OOD inputs). It writes nothing: the
+caller owns the run directory.
 """
 
 import dataclasses
@@ -24,7 +25,7 @@ from experiments import reference as references
 from experiments.config import Config, to_dict
 from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density, diagnostics, likelihoods, metrics, models, predictive
-from posterior.data import Dataset, load
+from posterior.data import Dataset, load, without_class
 
 
 class Outcome(NamedTuple):
@@ -40,6 +41,7 @@ class Outcome(NamedTuple):
     prior: PriorChoice  # the prior sampled under, and its fit when it was fitted
     draws: dict[str, Any]  # every chain's kept draws: samples, weights and info, axes (chain, draw)
     predictive: dict[str, np.ndarray] | None = None  # the test predictive for predictive.npz (None: diverged)
+    ood_probs: np.ndarray | None = None  # (OOD point, class) predictive probabilities, with eval.ood
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -53,6 +55,40 @@ def build_likelihood(config: Config, dataset: Dataset):
         return likelihoods.GaussianGammaPrecision(shape=config.likelihood.precision_shape,
                                                   rate=config.likelihood.precision_rate)
     return likelihoods.Categorical()
+
+
+def build_network(config: Config, dataset: Dataset) -> models.Network:
+    """The network ``model.kind`` names, with one output per class (one for regression)."""
+    settings = config.model
+    if settings.kind == "mlp":
+        output_dim = dataset.num_classes if dataset.task == "classification" else 1
+        return models.mlp(width=settings.width, depth=settings.depth, output_dim=output_dim,
+                          activation=settings.activation)
+    if len(dataset.input_shape) != 3:
+        raise ValueError(f"model.kind={settings.kind} reads images (height, width, channels); "
+                         f"{dataset.name} has inputs of shape {dataset.input_shape}")
+    build = models.lenet if settings.kind == "lenet" else models.resnet20_frn
+    return build(num_classes=dataset.num_classes, activation=settings.activation)
+
+
+def ood_inputs(config: Config, dataset: Dataset, held_out: np.ndarray | None, data_root: str | None) -> np.ndarray:
+    """The inputs ``eval.ood`` names, in the standardised units of ``dataset``'s inputs.
+
+    Raises:
+        posterior.data.DataError: when the OOD data set cannot be loaded.
+        ValueError: when its inputs are not of the run's input shape.
+    """
+    ood = config.eval.ood
+    if ood.kind == "held_out_class":
+        return held_out
+    if ood.kind == "noise":
+        rng = np.random.default_rng([config.seed, config.data.split])
+        return rng.standard_normal((ood.num_points, *dataset.input_shape)).astype(np.float32)
+    other = load(ood.name, root=ood.root or data_root, split=0)
+    if other.input_shape != dataset.input_shape:
+        raise ValueError(f"eval.ood.name={ood.name} has inputs of shape {other.input_shape}, "
+                         f"not {dataset.name}'s {dataset.input_shape}")
+    return other.x_test
 
 
 def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
@@ -119,8 +155,11 @@ def _moment_name(likelihood) -> str:
     return "probs" if isinstance(likelihood, likelihoods.Categorical) else "mean"
 
 
-def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, x_test, y_test):
+def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, x_test, y_test=None):
     """The predictive of every chain, accumulated draw by draw, and the per-draw moments.
+
+    ``y_test`` None (inputs without labels, e.g. OOD ones) leaves the summary's
+    ``log_density`` meaningless.
 
     Returns:
         ``(summary, test_predictions, noise_stds)``: :func:`posterior.predictive.summarise`
@@ -130,6 +169,8 @@ def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, 
     """
     moment = _moment_name(likelihood)
     noise_std = getattr(likelihood, "std", None)
+    if y_test is None:
+        y_test = np.zeros(len(x_test), np.int32 if moment == "probs" else np.float32)
 
     def outputs_of(position):
         return network.apply(position["network"], x_test)
@@ -160,12 +201,12 @@ def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, 
 # Settings that change how a run is carried out, not its draws: a checkpoint written
 # under other values of these is resumed all the same.
 RESUMABLE_ACROSS = ("checkpoint.every", "mesh.chain", "data.root", "sampling.on_divergence", "sampling.save_samples",
-                    "eval.reference")
+                    "eval.reference", "eval.ood")
 
 
 def checkpoint_identity(config: Config) -> dict[str, Any]:
     """What a checkpoint must have been written under to be resumed by ``config``: every
-    setting by dotted key, except :data:`RESUMABLE_ACROSS`."""
+    setting by dotted key, except :data:`RESUMABLE_ACROSS` and the keys inside them."""
     def flat(values: dict, prefix: str = "") -> dict:
         items = {}
         for key, value in values.items():
@@ -175,7 +216,10 @@ def checkpoint_identity(config: Config) -> dict[str, Any]:
                 items[f"{prefix}{key}"] = value
         return items
 
-    return {key: value for key, value in flat(to_dict(config)).items() if key not in RESUMABLE_ACROSS}
+    def resumable(key: str) -> bool:
+        return any(key == section or key.startswith(f"{section}.") for section in RESUMABLE_ACROSS)
+
+    return {key: value for key, value in flat(to_dict(config)).items() if not resumable(key)}
 
 
 def versions() -> dict[str, str]:
@@ -216,21 +260,30 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         from (absent when it started afresh). With ``eval.reference``, the reference
         predictive is read and checked before anything is fitted or sampled (a bad one
         raises :class:`experiments.reference.ReferenceFileError`), and a run whose status
-        is ok reports ``reference_agreement`` and ``reference_tv`` against it.
+        is ok reports ``reference_agreement`` and ``reference_tv`` against it. With
+        ``eval.ood``, the OOD inputs are read before sampling too, and an ok run
+        reports ``test_ood_auroc`` and ``test_ood_aupr`` and returns their predictive in
+        ``Outcome.ood_probs``.
     """
     began = time.perf_counter()
     dataset = load(config.data.name, root=data_root, split=config.data.split)
+    held_out = None
+    if config.data.held_out_class is not None:
+        dataset, held_out = without_class(dataset, config.data.held_out_class)
+        log(f"class {config.data.held_out_class} held out: {len(held_out)} of its test rows")
     log(f"data {dataset.name} split {config.data.split}: {len(dataset.x_train)} train, "
-        f"{len(dataset.x_test)} test, {dataset.input_dim} inputs ({dataset.task})")
+        f"{len(dataset.x_test)} test, inputs of shape {dataset.input_shape} ({dataset.task})")
     reference = reference_file = None
     if config.eval.reference is not None:
         reference_file = references.locate(config.eval.reference, split=config.data.split, seed=config.seed)
         reference = references.load(reference_file, dataset, split=config.data.split)
         log(f"reference predictive {reference_file}")
+    x_ood = None
+    if config.eval.ood is not None:
+        x_ood = ood_inputs(config, dataset, held_out, data_root)
+        log(f"OOD inputs ({config.eval.ood.kind}): {len(x_ood)}")
     likelihood = build_likelihood(config, dataset)
-    output_dim = dataset.num_classes if dataset.task == "classification" else 1
-    network = models.mlp(width=config.model.width, depth=config.model.depth, output_dim=output_dim,
-                         activation=config.model.activation)
+    network = build_network(config, dataset)
     choice = choose_prior(config, dataset, network, cache=prior_cache, log=log)
     # Devices along the mesh's 'data' axis each hold a slice of every batch.
     batch_sum = samplers.mesh.sum_over_data if config.mesh.data > 1 else None
@@ -248,8 +301,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         log(f"resuming from the checkpoint at step {resumed_from} in {checkpoint_dir}")
     result = samplers.sample(
         alg, jax.random.key(config.seed),
-        lambda key: density.initial_position(key, network=network, likelihood=likelihood, input_dim=dataset.input_dim,
-                                             prior=choice.prior),
+        lambda key: density.initial_position(key, network=network, likelihood=likelihood,
+                                             input_shape=dataset.input_shape, prior=choice.prior),
         (dataset.x_train, dataset.y_train), num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
         progress=progress, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint.every,
@@ -284,7 +337,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     summary, test_predictions, rhat, ess = {}, np.zeros((run.num_chains, 0)), np.zeros(0), np.zeros(0)
-    run_predictive = None
+    run_predictive = ood_probs = None
     if usable:
         draws, weights = jax.tree.map(lambda leaf: leaf[healthy], (draws, weights))
         if "acceptance_rate" in result.info:  # Metropolis kernels: how often kept draws' steps were accepted
@@ -312,8 +365,12 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         if reference is not None:
             report.update(references.compare(run_predictive, reference))
             report["reference"] = str(reference_file)
+        if x_ood is not None:
+            ood_probs = evaluate(network, likelihood, draws, weights, x_ood)[0]["probs"]
+            report.update(metrics.ood_metrics(summary["probs"], ood_probs))
     report["wall_seconds"] = time.perf_counter() - began
     logdensity = result.info.get("logdensity")
     return Outcome(report, dataset, summary, test_predictions, rhat, ess,
                    None if logdensity is None else np.asarray(logdensity), choice,
-                   {"samples": result.samples, "weights": result.weights, "info": result.info}, run_predictive)
+                   {"samples": result.samples, "weights": result.weights, "info": result.info}, run_predictive,
+                   ood_probs)

@@ -74,8 +74,10 @@ def _fit(config: Config, dataset: Dataset, network: Network, template: Any, fami
          log: Callable[[str], None]) -> dict:
     """Fit ``family`` to the GP ``target``; the record saved in the cache."""
     settings = config.prior.fit
-    points = measurement.measurement_from_spec(settings.measurement, x_train=dataset.x_train,
-                                               path="prior.fit.measurement")
+    # Measurement sets are of feature vectors; the MLPs these priors are fitted for (the
+    # config refuses other networks) read images as their flattened pixels anyway.
+    x_train = dataset.x_train.reshape(len(dataset.x_train), -1)
+    points = measurement.measurement_from_spec(settings.measurement, x_train=x_train, path="prior.fit.measurement")
     fit_key, evaluation_key, points_key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), 3)
     log(f"fitting the {config.prior.kind} prior to the GP: {settings.num_iterations} iterations, "
         f"{settings.critic_steps} {settings.critic_optimizer} critic steps each "
@@ -200,7 +202,7 @@ def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: p
         return PriorChoice(weight.FanInGaussian(config.prior.scale, config.prior.bias_scale), None, None, False)
     if kind == "isotropic":
         return PriorChoice(weight.IsotropicGaussian(config.prior.scale), None, None, False)
-    template = network.init(jax.random.key(0), dataset.input_dim)
+    template = network.init(jax.random.key(0), dataset.input_shape)
     if kind == "fh":
         return PriorChoice(weight.fixed_prior("fh", template), None, None, False)
     family = weight.family_from_kind(kind)

@@ -40,6 +40,7 @@ from experiments import config as configs
 from experiments import plots, prior_fit, reference, rundir
 from experiments.arguments import positive_int
 from experiments.experiment import Outcome, run_experiment
+from posterior.metrics import per_class_accuracy, predictive_entropy
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 EXIT_DIVERGED = 3
@@ -47,7 +48,8 @@ PRIOR = "prior.json"
 CHECKPOINT = "checkpoint"
 SAMPLES = pathlib.Path("samples") / "draws.npz"
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
-                "reference_agreement", "reference_tv", "rhat_max", "ess_min", "wall_seconds")
+                "test_ood_auroc", "test_ood_aupr", "reference_agreement", "reference_tv", "rhat_max", "ess_min",
+                "wall_seconds")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +120,17 @@ def write_plots(directory: pathlib.Path, outcome: Outcome, title: str, *, full_b
             path, x_train=dataset.x_train, y_train=original(dataset.y_train), x_test=dataset.x_test,
             y_test=original(dataset.y_test), mean=original(outcome.summary["mean"]),
             std=outcome.summary["std"] * dataset.y_std, title=title))
+    if outcome.summary and dataset.task == "classification":
+        probs = outcome.summary["probs"]
+        rundir.write_atomic(folder / "reliability.png", lambda path: plots.reliability_diagram(
+            path, probs=probs, y=dataset.y_test, title=title))
+        rundir.write_atomic(folder / "per_class_accuracy.png", lambda path: plots.per_class_accuracy_bars(
+            path, accuracy=per_class_accuracy(probs, dataset.y_test, dataset.num_classes), title=title))
+    if outcome.ood_probs is not None:
+        rundir.write_atomic(folder / "ood_entropy.png", lambda path: plots.ood_entropy_histogram(
+            path, entropy_in=predictive_entropy(outcome.summary["probs"]),
+            entropy_out=predictive_entropy(outcome.ood_probs), auroc=outcome.metrics["test_ood_auroc"],
+            title=title))
 
 
 def format_summary(metrics: dict) -> str:
@@ -232,6 +245,11 @@ def parse_values(text: str) -> list[str]:
     return values
 
 
+# The keys a run directory's path is made of (directory_of); a sweep over any other key
+# would send its runs to one directory.
+DIRECTORY_KEYS = ("name", "data.name", "data.split", "seed")
+
+
 def sweep_overrides(over: list[str]) -> list[list[str]]:
     """Every combination of ``--over`` values, as override lists."""
     axes = []
@@ -239,14 +257,29 @@ def sweep_overrides(over: list[str]) -> list[list[str]]:
         key, separator, values = spec.partition("=")
         if not separator or not key:
             raise configs.ConfigError(f"--over {spec!r} must look like key=a,b or key=start:stop")
-        axes.append([f"{key}={value}" for value in parse_values(values)])
+        axes.append([f"{key.strip()}={value}" for value in parse_values(values)])
     return [list(combination) for combination in itertools.product(*axes)]
+
+
+def sweep_configs(path: pathlib.Path, overrides: list[str], over: list[str]) -> list[configs.Config]:
+    """The configs of a sweep, each named apart when the swept keys are not in the run
+    directory's path: sweeping ``sampler.step_size=1e-4,1e-3`` of experiment ``e`` runs
+    ``e[sampler.step_size=1e-4]`` and ``e[sampler.step_size=1e-3]``, separate rows of
+    ``posterior table``."""
+    runs = []
+    for combination in sweep_overrides(over):
+        config = configs.load(path, [*overrides, *combination])
+        named = [override for override in combination if override.partition("=")[0] not in DIRECTORY_KEYS]
+        if named:
+            config = configs.from_dict({**configs.to_dict(config), "name": f"{config.name}[{','.join(named)}]"})
+        runs.append(config)
+    return runs
 
 
 def sweep(args: argparse.Namespace) -> int:
     """``posterior sweep``: every combination, going on past diverged runs; exit status 0,
     :data:`EXIT_DIVERGED` if any run diverged."""
-    runs = [configs.load(args.config, [*args.overrides, *combination]) for combination in sweep_overrides(args.over)]
+    runs = sweep_configs(args.config, args.overrides, args.over)
     print(f"sweep: {len(runs)} run(s)")
     use_compilation_cache()
     diverged = []

@@ -20,7 +20,8 @@ from experiments import rundir
 # Reported in this order when present; test_ll is the log density of the predictive mixture,
 # reference_* compare with the predictive of eval.reference (experiments.reference).
 METRIC_COLUMNS = ("test_rmse", "test_ll", "test_nll_gap", "test_accuracy", "test_nll", "test_ece", "test_brier",
-                  "reference_agreement", "reference_tv", "rhat_max", "ess_min", "wall_seconds")
+                  "test_ood_auroc", "test_ood_aupr", "reference_agreement", "reference_tv", "rhat_max", "ess_min",
+                  "wall_seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from posterior.models import Network
+from posterior.models import InputShape, Network
 
 __all__ = ["log_posterior", "initial_position", "is_hierarchical"]
 
@@ -104,7 +104,7 @@ def is_hierarchical(prior: Any) -> bool:
 
 
 def initial_position(
-    key: PRNGKey, *, network: Network, likelihood: Any, input_dim: int, prior: Any = None
+    key: PRNGKey, *, network: Network, likelihood: Any, input_shape: InputShape, prior: Any = None
 ) -> dict[str, ArrayTree]:
     """A starting position for a chain: fresh network parameters and the likelihood's.
 
@@ -112,7 +112,8 @@ def initial_position(
         key: a JAX PRNG key, split between the network and the likelihood.
         network: the :class:`~posterior.models.Network`.
         likelihood: a likelihood from ``posterior.likelihoods``.
-        input_dim: the number of input features.
+        input_shape: the shape of one input: the number of features, or an image's
+            ``(height, width, channels)`` (see :class:`~posterior.models.Network`).
         prior: the prior; a hierarchical one adds its parameters, started at
             ``prior.init(network_params)``.
 
@@ -121,7 +122,7 @@ def initial_position(
         ``"prior"`` for a hierarchical prior.
     """
     key_network, key_likelihood = jax.random.split(key)
-    position = {"network": network.init(key_network, input_dim), "likelihood": likelihood.init(key_likelihood)}
+    position = {"network": network.init(key_network, input_shape), "likelihood": likelihood.init(key_likelihood)}
     if prior is not None and is_hierarchical(prior):
         position["prior"] = prior.init(position["network"])
     return position

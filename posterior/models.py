@@ -74,6 +74,7 @@ class _MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.reshape(x.shape[0], -1)  # images are read as their flattened pixels
         # Named layers, so that parameter paths read hidden_0, ..., output in any depth.
         for layer in range(self.depth):
             x = self.activation(nn.Dense(self.width, name=f"hidden_{layer}")(x))
@@ -104,7 +105,7 @@ def from_module(module: nn.Module) -> Network:
 
 
 def mlp(*, width: int, depth: int, output_dim: int, activation: str = "tanh") -> Network:
-    """A fully connected network.
+    """A fully connected network; inputs of more than one axis (images) are flattened first.
 
     Args:
         width: units in each hidden layer.

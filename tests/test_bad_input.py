@@ -303,7 +303,7 @@ CASES = {
     "negative-split": Case((override("data.split=-1"),), "'data.split' must be an integer in [0, 2**31), got -1"),
     "seed-beyond-32-bits": Case((setting("seed", 2**32),), "'seed' must be an integer in [0, 2**32), got 4294967296"),
     "name-outside-results": Case((setting("name", "../elsewhere"),), "'name' must be a plain folder name"),
-    "unknown-data-set": Case((setting("data.name", "mnist"),), "'data.name' must be one of bostonHousing"),
+    "unknown-data-set": Case((setting("data.name", "imagenet"),), "'data.name' must be one of bostonHousing"),
     "unknown-activation": Case((setting("model.activation", "relu6"),), "'model.activation' must be one of tanh"),
     # Combinations.
     "hierarchical-prior-with-sa-sgld": Case((setting("prior.kind", "fh"), setting("sampler.name", "sa_sgld")),

@@ -67,7 +67,7 @@ def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
     ({**MINIMAL, "eval": {"reference": ["a", "b"]}}, [], "'eval.reference' must be a string or null"),
     ({**MINIMAL, "eval": {"reference": " "}}, [], "'eval.reference' must be a path to a run directory"),
     ({**MINIMAL, "eval": "results/hmc"}, [], "'eval' must be a mapping"),
-    (MINIMAL, ["eval.referense=results/hmc"], r"unknown config key 'eval.referense' \(known in 'eval': reference\)"),
+    (MINIMAL, ["eval.referense=results/hmc"], r"unknown config key 'eval.referense' \(known in 'eval': reference, ood\)"),
     ({"data": {"name": "diabetes"}}, [], "config key 'name' is required"),
     ({"name": "x", "data": {"split": 1}}, [], "config key 'data.name' is required"),
     (MINIMAL, ["data.split"], "must look like key=value"),

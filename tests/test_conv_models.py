@@ -86,7 +86,7 @@ def classification_problem(network, image_shape, num_images=8):
     likelihood, prior = likelihoods.Categorical(), weight.FanInGaussian()
 
     def init_fn(key):
-        return density.initial_position(key, network=network, likelihood=likelihood, input_dim=image_shape)
+        return density.initial_position(key, network=network, likelihood=likelihood, input_shape=image_shape)
 
     def make_logdensity(**kwargs):
         return density.log_posterior(network.apply, prior, likelihood, data_size=50_000, **kwargs)

@@ -146,14 +146,14 @@ def test_dataset_names_are_the_uci_folders_and_the_others():
 
 
 @pytest.mark.parametrize(
-    "name, task, input_dim, num_rows, num_classes",
-    [("diabetes", "regression", 10, 442, 0), ("digits", "classification", 64, 1797, 10)],
+    "name, task, input_shape, num_rows, num_classes",
+    [("diabetes", "regression", (10,), 442, 0), ("digits", "classification", (8, 8, 1), 1797, 10)],
 )
-def test_sklearn_sets_have_seeded_90_10_splits(name, task, input_dim, num_rows, num_classes):
+def test_sklearn_sets_have_seeded_90_10_splits(name, task, input_shape, num_rows, num_classes):
     ds = data.load(name, split=3)
     num_test = int(np.ceil(0.1 * num_rows))
-    assert ds.task == task and ds.num_classes == num_classes and ds.input_dim == input_dim
-    assert ds.x_train.shape == (num_rows - num_test, input_dim) and ds.x_test.shape == (num_test, input_dim)
+    assert ds.task == task and ds.num_classes == num_classes and ds.input_shape == input_shape
+    assert ds.x_train.shape == (num_rows - num_test, *input_shape) and ds.x_test.shape == (num_test, *input_shape)
     assert ds.x_train.dtype == np.float32
     np.testing.assert_allclose(ds.x_train.mean(axis=0), 0.0, atol=1e-5)
     if task == "classification":

@@ -41,7 +41,7 @@ def regression_problem():
                                           batch_sum=samplers.mesh.sum_over_data)
 
     def init(key):
-        return density.initial_position(key, network=network, likelihood=likelihood, input_dim=2, prior=prior)
+        return density.initial_position(key, network=network, likelihood=likelihood, input_shape=2, prior=prior)
 
     return (x, y), log_posterior, init
 

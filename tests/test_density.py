@@ -75,7 +75,7 @@ def regression_problem(num_rows=12, input_dim=2):
     network = models.mlp(width=4, depth=1, output_dim=1)
     likelihood = likelihoods.GaussianGammaPrecision(shape=2.0, rate=1.0)
     position = density.initial_position(jax.random.key(3), network=network, likelihood=likelihood,
-                                        input_dim=input_dim)
+                                        input_shape=input_dim)
     return x, y, network, likelihood, position
 
 
@@ -120,7 +120,7 @@ def test_temperature_divides_the_log_posterior():
 def test_initial_position_holds_both_parts_from_split_keys():
     network = models.mlp(width=3, depth=1, output_dim=1)
     likelihood = likelihoods.GaussianGammaPrecision(init_precision=5.0)
-    position = density.initial_position(jax.random.key(7), network=network, likelihood=likelihood, input_dim=2)
+    position = density.initial_position(jax.random.key(7), network=network, likelihood=likelihood, input_shape=2)
     assert set(position) == {"network", "likelihood"}
     assert float(position["likelihood"]["log_precision"]) == pytest.approx(math.log(5.0))
     expected_network = network.init(jax.random.split(jax.random.key(7))[0], 2)

@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DataError", "Dataset", "standardised_dataset", "check_split", "one_line", "read_file_bytes"]
+__all__ = ["DataError", "Dataset", "standardised_dataset", "check_split", "one_line", "read_file_bytes",
+           "without_class"]
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
@@ -116,11 +117,12 @@ def standardised_dataset(
     Args:
         name: the data set's name.
         task: ``"regression"`` or ``"classification"``.
-        x_train: raw training inputs, shape ``(n_train, d)`` (or ``(n_train,)`` for one
-            feature).
+        x_train: raw training inputs, shape ``(n_train, *input_shape)`` (or ``(n_train,)``
+            for one feature); every number of an input is standardised on its own (each
+            pixel of an image, not each channel), and the shape is kept.
         y_train: raw training targets, shape ``(n_train,)``: real numbers for regression,
             integer labels for classification.
-        x_test: raw test inputs, shape ``(n_test, d)`` (or ``(n_test,)``).
+        x_test: raw test inputs, shape ``(n_test, *input_shape)`` (or ``(n_test,)``).
         y_test: raw test targets, shape ``(n_test,)``.
         num_classes: the number of classes for classification (0 for regression).
         test_in_gap: a boolean mask of the test rows in a gap of the training inputs.
@@ -140,15 +142,19 @@ def standardised_dataset(
         if not np.all(np.isfinite(values)):
             raise DataError(f"{name}: {part} holds NaN or infinite values")
         arrays[part] = values.reshape(values.shape[0], -1) if part.startswith("x") else values.reshape(-1)
+    if np.ndim(x_train) > 1 and np.shape(x_train)[1:] != np.shape(x_test)[1:]:
+        raise DataError(f"{name}: train and test inputs have different shapes "
+                        f"{np.shape(x_train)[1:]} and {np.shape(x_test)[1:]}")
     if arrays["x_train"].shape[1] != arrays["x_test"].shape[1]:
         raise DataError(f"{name}: train and test inputs have different numbers of features")
+    input_shape = np.shape(x_train)[1:] if np.ndim(x_train) > 1 else (1,)
     for split in ("train", "test"):
         if arrays[f"x_{split}"].shape[0] != arrays[f"y_{split}"].shape[0]:
             raise DataError(f"{name}: {split} inputs and targets have different numbers of rows")
 
     x_mean, x_scale = _mean_and_scale(arrays["x_train"])
-    x_train_std = ((arrays["x_train"] - x_mean) / x_scale).astype(np.float32)
-    x_test_std = ((arrays["x_test"] - x_mean) / x_scale).astype(np.float32)
+    x_train_std = ((arrays["x_train"] - x_mean) / x_scale).astype(np.float32).reshape(-1, *input_shape)
+    x_test_std = ((arrays["x_test"] - x_mean) / x_scale).astype(np.float32).reshape(-1, *input_shape)
 
     if task == REGRESSION:
         y_mean, y_std = (float(v) for v in _mean_and_scale(arrays["y_train"]))
@@ -198,3 +204,36 @@ def check_split(name: str, split: object, *, num_splits: int | None = None) -> i
         allowed = "a non-negative integer" if num_splits is None else f"in 0..{num_splits - 1}"
         raise DataError(f"{name}: split {split} out of range (must be {allowed})")
     return int(split)
+
+
+def without_class(dataset: Dataset, label: int) -> tuple[Dataset, np.ndarray]:
+    """A classification set with one class held out, and that class's test inputs.
+
+    The usual out-of-distribution test of a classifier that needs no second data set:
+    train and test without the class, then ask how uncertain the model is about the
+    held-out class's test inputs. The set keeps ``num_classes`` (the network keeps an
+    output the training data never names) and its standardisation (computed with the
+    class's training rows).
+
+    Args:
+        dataset: a classification :class:`Dataset`.
+        label: the class to hold out, in ``[0, num_classes)``.
+
+    Returns:
+        ``(dataset without the class's training and test rows, the class's test inputs)``.
+
+    Raises:
+        DataError: for a regression set, a label out of range, or a class that leaves no
+            training or test rows (or has no test rows of its own).
+    """
+    if dataset.task != CLASSIFICATION:
+        raise DataError(f"{dataset.name}: only a classification set can hold out a class")
+    if not 0 <= label < dataset.num_classes:
+        raise DataError(f"{dataset.name}: class {label} out of range (must be in 0..{dataset.num_classes - 1})")
+    train_kept, test_kept = dataset.y_train != label, dataset.y_test != label
+    if not (train_kept.any() and test_kept.any() and not test_kept.all()):
+        raise DataError(f"{dataset.name}: holding out class {label} leaves no training or test rows, "
+                        f"or it has no test rows")
+    kept = dataset._replace(x_train=dataset.x_train[train_kept], y_train=dataset.y_train[train_kept],
+                            x_test=dataset.x_test[test_kept], y_test=dataset.y_test[test_kept])
+    return kept, dataset.x_test[~test_kept]

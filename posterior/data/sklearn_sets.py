@@ -18,6 +18,8 @@ __all__ = ["SKLEARN_DATASETS", "TEST_FRACTION", "load_diabetes", "load_digits"]
 
 SKLEARN_DATASETS = ("diabetes", "digits")
 
+# digits' images: height, width, channels.
+DIGITS_IMAGE_SHAPE = (8, 8, 1)
 # The share of rows held out, as in the UCI standard splits.
 TEST_FRACTION = 0.1
 
@@ -72,22 +74,25 @@ def load_diabetes(split: int = 0) -> Dataset:
 
 
 def load_digits(split: int = 0) -> Dataset:
-    """The digits classification data set (1,797 8x8 images of the digits 0-9).
+    """The digits classification data set (1,797 8x8 grey images of the digits 0-9).
 
-    The 64 pixel intensities are standardised like any other inputs; pixels that are
-    blank in every training image have zero spread and are left at zero.
+    The images come as NHWC arrays ``(n, 8, 8, 1)``, for the convolutional networks
+    (an MLP reads them flattened, as 64 features). Each of the 64 pixels is standardised
+    on its own like any other input; pixels that are blank in every training image have
+    zero spread and are left at zero.
 
     Args:
         split: the seed of the random 90/10 train/test split (a non-negative integer).
 
     Returns:
         The classification :class:`Dataset` with 10 classes (1,617 training and 180
-        test rows).
+        test images).
     """
 
     def read():
         from sklearn.datasets import load_digits as read_digits
 
-        return read_digits(return_X_y=True)
+        images, labels = read_digits(return_X_y=True)
+        return images.reshape(-1, *DIGITS_IMAGE_SHAPE), labels
 
     return _random_split(name="digits", task=CLASSIFICATION, read=read, split=split, num_classes=10)

@@ -64,9 +64,6 @@ def build_network(config: Config, dataset: Dataset) -> models.Network:
         output_dim = dataset.num_classes if dataset.task == "classification" else 1
         return models.mlp(width=settings.width, depth=settings.depth, output_dim=output_dim,
                           activation=settings.activation)
-    if len(dataset.input_shape) != 3:
-        raise ValueError(f"model.kind={settings.kind} reads images (height, width, channels); "
-                         f"{dataset.name} has inputs of shape {dataset.input_shape}")
     build = models.lenet if settings.kind == "lenet" else models.resnet20_frn
     return build(num_classes=dataset.num_classes, activation=settings.activation)
 

@@ -98,6 +98,11 @@ def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
+def _input_shape(inputs) -> tuple[int, ...]:
+    """The shape of one row of ``inputs``; rows of a 1-D array are single features."""
+    return tuple(np.shape(inputs)[1:]) if np.ndim(inputs) > 1 else (1,)
+
+
 def standardised_dataset(
     *,
     name: str,
@@ -142,12 +147,9 @@ def standardised_dataset(
         if not np.all(np.isfinite(values)):
             raise DataError(f"{name}: {part} holds NaN or infinite values")
         arrays[part] = values.reshape(values.shape[0], -1) if part.startswith("x") else values.reshape(-1)
-    if np.ndim(x_train) > 1 and np.shape(x_train)[1:] != np.shape(x_test)[1:]:
-        raise DataError(f"{name}: train and test inputs have different shapes "
-                        f"{np.shape(x_train)[1:]} and {np.shape(x_test)[1:]}")
-    if arrays["x_train"].shape[1] != arrays["x_test"].shape[1]:
-        raise DataError(f"{name}: train and test inputs have different numbers of features")
-    input_shape = np.shape(x_train)[1:] if np.ndim(x_train) > 1 else (1,)
+    input_shape, test_input_shape = _input_shape(x_train), _input_shape(x_test)
+    if input_shape != test_input_shape:
+        raise DataError(f"{name}: train and test inputs have different shapes {input_shape} and {test_input_shape}")
     for split in ("train", "test"):
         if arrays[f"x_{split}"].shape[0] != arrays[f"y_{split}"].shape[0]:
             raise DataError(f"{name}: {split} inputs and targets have different numbers of rows")

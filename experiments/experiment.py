@@ -22,7 +22,8 @@ import numpy as np
 
 import samplers
 from experiments import reference as references
-from experiments.config import Config, to_dict
+from experiments.config import Config
+from experiments.config.identity import checkpoint_identity
 from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density, diagnostics, likelihoods, metrics, models, predictive
 from posterior.data import Dataset, load, without_class
@@ -193,30 +194,6 @@ def evaluate(network: models.Network, likelihood, samples, weights: np.ndarray, 
     noise_stds = per_draw.get("noise_std")
     return (jax.tree.map(np.asarray, summary), np.asarray(per_draw["prediction"]),
             None if noise_stds is None else np.asarray(noise_stds))
-
-
-# Settings that change how a run is carried out, not its draws: a checkpoint written
-# under other values of these is resumed all the same.
-RESUMABLE_ACROSS = ("checkpoint.every", "mesh.chain", "data.root", "sampling.on_divergence", "sampling.save_samples",
-                    "eval.reference", "eval.ood")
-
-
-def checkpoint_identity(config: Config) -> dict[str, Any]:
-    """What a checkpoint must have been written under to be resumed by ``config``: every
-    setting by dotted key, except :data:`RESUMABLE_ACROSS` and the keys inside them."""
-    def flat(values: dict, prefix: str = "") -> dict:
-        items = {}
-        for key, value in values.items():
-            if isinstance(value, dict) and value:
-                items.update(flat(value, f"{prefix}{key}."))
-            else:
-                items[f"{prefix}{key}"] = value
-        return items
-
-    def resumable(key: str) -> bool:
-        return any(key == section or key.startswith(f"{section}.") for section in RESUMABLE_ACROSS)
-
-    return {key: value for key, value in flat(to_dict(config)).items() if not resumable(key)}
 
 
 def versions() -> dict[str, str]:

@@ -19,7 +19,8 @@ import numpy as np
 import optax
 
 from experiments import rundir
-from experiments.config import Config, to_dict
+from experiments.config import Config
+from experiments.config.identity import prior_fit_identity
 from posterior.data import Dataset
 from posterior.models import Network
 from priors import gp, measurement, wasserstein, weight
@@ -55,11 +56,9 @@ class PriorChoice(NamedTuple):
 
 
 def fit_hash(config: Config, dataset: Dataset) -> str:
-    """The hash of everything that determines a fitted prior."""
-    values = to_dict(config)
-    prior = values["prior"]
-    del prior["gibbs_every"]  # used when sampling, not when fitting
-    identity = {"format": _FORMAT, "prior": prior, "model": values["model"], "seed": config.seed,
+    """The hash of everything that determines a fitted prior (:func:`identity.prior_fit_identity`
+    and the training inputs)."""
+    identity = {"format": _FORMAT, **prior_fit_identity(config),
                 "x_train": hashlib.sha256(np.ascontiguousarray(dataset.x_train, np.float32).tobytes()).hexdigest()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -37,6 +37,8 @@ from jax.experimental import multihost_utils
 
 import samplers
 from experiments import config as configs
+from experiments.config.checks import shown
+from experiments.config.identity import DIRECTORY_KEYS, differences, identity_hash, run_identity
 from experiments import plots, prior_fit, reference, rundir
 from experiments.arguments import positive_int
 from experiments.experiment import Outcome, run_experiment
@@ -170,7 +172,8 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
     """
     directory = directory_of(results, config)
     if not force and rundir.finished_metrics(directory) is not None:
-        print(f"skipped {directory}: finished results exist (--force re-runs)")
+        check_same_run(directory, config)
+        print(f"skipped {directory}: finished results of this config exist (--force re-runs)")
         return directory, None
     checkpoint_dir = None
     if config.checkpoint.every is not None:
@@ -203,8 +206,34 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
             reference.write(staged / reference.FILE, outcome.predictive)
         if outcome.metrics["status"] != "ok" and checkpoint_dir is not None and checkpoint_dir.exists():
             shutil.copytree(checkpoint_dir, staged / CHECKPOINT)
-        rundir.write_json(staged / rundir.METRICS, outcome.metrics)
+        rundir.write_json(staged / rundir.METRICS, {**outcome.metrics, "config_hash": identity_hash(run_identity(config))})
     return directory, outcome.metrics
+
+
+class OtherRunError(ValueError):
+    """A run directory that holds the finished results of another config."""
+
+
+def check_same_run(directory: pathlib.Path, config: configs.Config) -> None:
+    """Refuse to reuse ``directory`` unless its finished run had ``config``'s identity
+    (:func:`experiments.config.identity.run_identity`).
+
+    Raises:
+        OtherRunError: naming the keys that differ and their two values, or the
+            directory's unreadable ``config.yaml``.
+    """
+    try:
+        finished = configs.load(directory / rundir.CONFIG)
+    except configs.ConfigError as error:
+        raise OtherRunError(f"{directory} holds finished results whose {rundir.CONFIG} cannot be read ({error}); "
+                            f"--force replaces them") from None
+    differing = differences(run_identity(finished), run_identity(config))
+    if differing:
+        listed = "; ".join(f"{key} is {shown(there)} there, {shown(here)} here"
+                          for key, there, here in differing[:4])
+        more = f" and {len(differing) - 4} more keys" if len(differing) > 4 else ""
+        raise OtherRunError(f"{directory} holds the finished run of another config: {listed}{more}; give this run "
+                            f"another name (name=...) or --force to replace it")
 
 
 def divergence_message(directory: pathlib.Path, config: configs.Config, metrics: dict) -> str:
@@ -245,11 +274,6 @@ def parse_values(text: str) -> list[str]:
     return values
 
 
-# The keys a run directory's path is made of (directory_of); a sweep over any other key
-# would send its runs to one directory.
-DIRECTORY_KEYS = ("name", "data.name", "data.split", "seed")
-
-
 def sweep_overrides(over: list[str]) -> list[list[str]]:
     """Every combination of ``--over`` values, as override lists."""
     axes = []
@@ -261,6 +285,12 @@ def sweep_overrides(over: list[str]) -> list[list[str]]:
     return [list(combination) for combination in itertools.product(*axes)]
 
 
+def _name_part(override: str) -> str:
+    """``key=value`` as part of a folder name: characters a folder name cannot hold
+    (``/``, backslash, NUL, ``%``) are percent-encoded, so a path-valued key can be swept."""
+    return "".join(f"%{ord(c):02X}" if c in "/\\\0%" else c for c in override)
+
+
 def sweep_configs(path: pathlib.Path, overrides: list[str], over: list[str]) -> list[configs.Config]:
     """The configs of a sweep, each named apart when the swept keys are not in the run
     directory's path: sweeping ``sampler.step_size=1e-4,1e-3`` of experiment ``e`` runs
@@ -269,7 +299,7 @@ def sweep_configs(path: pathlib.Path, overrides: list[str], over: list[str]) -> 
     runs = []
     for combination in sweep_overrides(over):
         config = configs.load(path, [*overrides, *combination])
-        named = [override for override in combination if override.partition("=")[0] not in DIRECTORY_KEYS]
+        named = [_name_part(override) for override in combination if override.partition("=")[0] not in DIRECTORY_KEYS]
         if named:
             config = configs.from_dict({**configs.to_dict(config), "name": f"{config.name}[{','.join(named)}]"})
         runs.append(config)

@@ -1,9 +1,13 @@
 """``posterior table RESULTS_DIR``: run directories into the paper-style table.
 
-Every ``metrics.json`` under the folder is one run; runs are grouped by experiment and
-data set (read from the ``config.yaml`` beside it) and each metric is reported as the
-mean ± standard error over the group's finished runs (splits and seeds alike). The table
-is printed as markdown and written as ``table.md`` and ``table.csv`` in the folder.
+Every ``metrics.json`` under the folder is one run. Runs are grouped by their config
+(``config.yaml`` beside it): one group holds the runs whose configs agree on every key
+but the splits and seeds averaged over and the keys that only say how a run is carried
+out (:func:`experiments.config.identity.group_identity`), so two settings are never
+averaged together. Each metric is reported as the mean ± standard error over the group's
+finished runs. Groups of one experiment and data set that differ in other keys become
+separate rows, labelled in the ``setting`` column by the keys that differ. The table is
+printed as markdown and written as ``table.md`` and ``table.csv`` in the folder.
 """
 
 import argparse
@@ -11,11 +15,12 @@ import csv
 import io
 import math
 import pathlib
-from collections import defaultdict
+from typing import NamedTuple
 
-import yaml
-
+from experiments import config as configs
 from experiments import rundir
+from experiments.config.checks import shown
+from experiments.config.identity import group_identity, identity_hash
 
 # Reported in this order when present; test_ll is the log density of the predictive mixture,
 # reference_* compare with the predictive of eval.reference (experiments.reference).
@@ -29,21 +34,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a folder of run directories (e.g. results/ or results/uci-fg-sghmc)")
 
 
-def collect(results: pathlib.Path) -> dict[tuple[str, str], list[dict]]:
-    """Finished runs under ``results``, grouped by (experiment, data set)."""
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+class Group(NamedTuple):
+    """The finished runs of one config (up to splits and seeds)."""
+
+    experiment: str
+    dataset: str
+    identity: dict  # group_identity of their config
+    runs: list[dict]  # their metrics
+
+
+def collect(results: pathlib.Path) -> list[Group]:
+    """Finished runs under ``results``, grouped by config, in path order."""
+    groups: dict[str, Group] = {}
     for metrics_path in sorted(results.rglob(rundir.METRICS)):
         if any(part.startswith(".") for part in metrics_path.relative_to(results).parts):
             continue  # staging directories of runs in progress
         metrics = rundir.finished_metrics(metrics_path.parent)
+        if metrics is None:
+            continue
         try:
-            config = yaml.safe_load((metrics_path.parent / rundir.CONFIG).read_text())
-            key = (str(config["name"]), str(config["data"]["name"]))
-        except (OSError, yaml.YAMLError, KeyError, TypeError):
-            raise ValueError(f"{metrics_path.parent} has metrics but no readable {rundir.CONFIG}") from None
-        if metrics is not None:
-            groups[key].append(metrics)
-    return dict(groups)
+            config = configs.load(metrics_path.parent / rundir.CONFIG)
+        except configs.ConfigError as error:
+            raise ValueError(f"{metrics_path.parent} has metrics but no readable {rundir.CONFIG} ({error})") from None
+        identity = group_identity(config)
+        group = groups.setdefault(identity_hash(identity), Group(config.name, config.data.name, identity, []))
+        group.runs.append(metrics)
+    return list(groups.values())
+
+
+def settings(groups: list[Group]) -> list[str]:
+    """Per group, the keys (``key=value``) on which it differs from the other groups of its
+    experiment and data set; empty for a group that is alone."""
+    labels = []
+    for group in groups:
+        others = [other for other in groups if other is not group
+                  and (other.experiment, other.dataset) == (group.experiment, group.dataset)]
+        keys = sorted({key for other in others for key in group.identity.keys() | other.identity.keys()
+                       if group.identity.get(key) != other.identity.get(key)})
+        labels.append(", ".join(f"{key}={shown(group.identity.get(key))}" for key in keys))
+    return labels
 
 
 def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
@@ -56,19 +85,19 @@ def mean_and_standard_error(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(variance / count)
 
 
-def summarise(groups: dict[tuple[str, str], list[dict]]) -> tuple[list[str], list[dict]]:
-    """The metric columns present and one row per group."""
-    present = [column for column in METRIC_COLUMNS
-               if any(column in run for runs in groups.values() for run in runs)]
+def summarise(groups: list[Group]) -> tuple[list[str], list[dict]]:
+    """The metric columns present and one row per group, sorted by experiment, data set and setting."""
+    present = [column for column in METRIC_COLUMNS if any(column in run for group in groups for run in group.runs)]
     rows = []
-    for (experiment, dataset), runs in sorted(groups.items()):
-        ok = [run for run in runs if run.get("status") == "ok"]
-        row = {"experiment": experiment, "dataset": dataset, "runs": len(ok), "diverged": len(runs) - len(ok)}
+    for group, setting in zip(groups, settings(groups)):
+        ok = [run for run in group.runs if run.get("status") == "ok"]
+        row = {"experiment": group.experiment, "dataset": group.dataset, "setting": setting, "runs": len(ok),
+               "diverged": len(group.runs) - len(ok)}
         for column in present:
             values = [float(run[column]) for run in ok if column in run]
             row[column] = mean_and_standard_error(values) if values else (math.nan, math.nan)
         rows.append(row)
-    return present, rows
+    return present, sorted(rows, key=lambda row: (row["experiment"], row["dataset"], row["setting"]))
 
 
 def _cell(mean: float, error: float) -> str:
@@ -80,10 +109,12 @@ def _cell(mean: float, error: float) -> str:
 
 def to_markdown(columns: list[str], rows: list[dict]) -> str:
     """The table in markdown, mean ± standard error per metric."""
-    header = ["experiment", "dataset", "runs", "diverged", *columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+    labelled = any(row["setting"] for row in rows)
+    names = ["experiment", "dataset", *(["setting"] if labelled else [])]
+    header = [*names, "runs", "diverged", *columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(names) + "---:|" * (len(header) - len(names))]
     for row in rows:
-        cells = [row["experiment"], row["dataset"], str(row["runs"]), str(row["diverged"])]
+        cells = [*(row[name] or "-" for name in names), str(row["runs"]), str(row["diverged"])]
         cells += [_cell(*row[column]) for column in columns]
         lines.append("| " + " | ".join(cells) + " |")
     notes = []
@@ -102,10 +133,10 @@ def to_csv(columns: list[str], rows: list[dict]) -> str:
     """The table as CSV: a mean and a standard-error column per metric."""
     output = io.StringIO()
     writer = csv.writer(output)
-    writer.writerow(["experiment", "dataset", "runs", "diverged",
+    writer.writerow(["experiment", "dataset", "setting", "runs", "diverged",
                      *[f"{column}_{part}" for column in columns for part in ("mean", "se")]])
     for row in rows:
-        writer.writerow([row["experiment"], row["dataset"], row["runs"], row["diverged"],
+        writer.writerow([row["experiment"], row["dataset"], row["setting"], row["runs"], row["diverged"],
                          *[repr(value) for column in columns for value in row[column]]])
     return output.getvalue()
 

@@ -34,7 +34,8 @@ def per_prediction(predictions, weights=None) -> tuple[np.ndarray, np.ndarray]:
         weights: ``(chain, draw)`` non-negative weights of the draws (None: equal).
 
     Returns:
-        ``(rhat, ess)``, each of shape ``predictions.shape[2:]``; all NaN when there are
+        ``(rhat, ess)``, each of shape ``predictions.shape[2:]``, the ESS never negative
+        (:func:`_valid_ess`); all NaN when there are
         fewer than :data:`MIN_DRAWS` draws per chain. R-hat is NaN where a quantity never
         varies (0/0) and ``inf`` where each chain is constant but the chains differ.
 
@@ -53,14 +54,27 @@ def per_prediction(predictions, weights=None) -> tuple[np.ndarray, np.ndarray]:
     # Constant quantities divide zero by zero; they are reported as NaN, not warned about.
     with np.errstate(divide="ignore", invalid="ignore"):
         if weights is None:
-            return np.asarray(split_gelman_rubin(predictions)), np.asarray(effective_sample_size(predictions))
+            return np.asarray(split_gelman_rubin(predictions)), _valid_ess(effective_sample_size(predictions))
         weights = chain_balanced(np.asarray(weights, np.float64))  # as the predictive combines chains
         weights = (weights / weights.mean()).reshape(weights.shape + (1,) * (predictions.ndim - 2))
         mean = np.sum(weights * predictions, axis=(0, 1)) / np.sum(weights, axis=(0, 1))
         weighted_variance = np.sum(weights * (predictions - mean) ** 2, axis=(0, 1)) / np.sum(weights, axis=(0, 1))
         linearised = weights * (predictions - mean)
-        ess = np.asarray(effective_sample_size(linearised)) * weighted_variance / np.mean(linearised**2, axis=(0, 1))
+        ess = _valid_ess(effective_sample_size(linearised)) * weighted_variance / np.mean(linearised**2, axis=(0, 1))
         return np.asarray(split_gelman_rubin(linearised)), ess
+
+
+def _valid_ess(estimate) -> np.ndarray:
+    """numpyro's ESS where it is valid, 0 where it is negative.
+
+    numpyro divides the draws by the integrated autocorrelation time estimated from
+    Geyer's initial sequence; with few draws, or chains that disagree so much that the
+    between-chain variance swamps the within-chain one, the estimated time comes out
+    negative and so does the ESS. Such an estimate means that no draw can be counted as
+    an independent one, which is what 0 says.
+    """
+    estimate = np.asarray(estimate)
+    return np.where(estimate < 0, 0.0, estimate)
 
 
 def worst(rhat: np.ndarray, ess: np.ndarray) -> dict[str, float]:

@@ -3,7 +3,9 @@
 A checkpoint directory holds ``state.npz`` (the carry of every chain, the online sums,
 the step reached, and the identity of the run that wrote it) and one
 ``draws-<first>-<stop>.npz`` per checkpoint with the draws kept since the one before, so
-a checkpoint costs the state plus the new draws, not every draw again. Every file is
+a checkpoint costs the state plus the new draws, not every draw again. Every file carries
+the identity of the run that wrote it, so a draws file of another run mixed into the
+folder is refused, not resumed from. Every file is
 written to a temporary name, flushed to disk and renamed into place, and the state is
 written after the draws it lists: a process killed at any moment leaves the previous
 checkpoint whole. Loading checks the file against the run asking for it (its sizes, key,
@@ -205,11 +207,13 @@ def draws_name(first: int, stop: int) -> str:
     return f"draws-{first:09d}-{stop:09d}.npz"
 
 
-def save_draws(directory: pathlib.Path, draws: Any, *, first: int) -> str:
-    """Write the draws ``first ..`` (leaves with a leading draw axis); returns the file name."""
+def save_draws(directory: pathlib.Path, draws: Any, *, first: int, identity: dict) -> str:
+    """Write the draws ``first ..`` (leaves with a leading draw axis) of the run ``identity``
+    (as given to :func:`save`); returns the file name."""
     stop = first + int(jax.tree.leaves(draws)[0].shape[0])
     name = draws_name(first, stop)
-    write_tree(pathlib.Path(directory) / name, draws, {"format": FORMAT, "first": first, "stop": stop})
+    write_tree(pathlib.Path(directory) / name, draws,
+               {"format": FORMAT, "identity": identity, "first": first, "stop": stop})
     return name
 
 
@@ -288,6 +292,9 @@ def load(directory: pathlib.Path, *, identity: dict, state_template: Any, draw_t
             raise CheckpointError(f"checkpoint file {path} lists {name!r}, which is not a draws file")
         draws_path = directory / name
         draws_metadata, draws_arrays = _read_npz(draws_path)
+        if draws_metadata.get("identity") != saved_identity:
+            raise CheckpointError(f"checkpoint file {draws_path} was written by another run than {path}: "
+                                  f"{_difference('identity', draws_metadata.get('identity'), saved_identity)}")
         stop = draws_metadata.get("stop")
         if draws_metadata.get("first") != first or not isinstance(stop, int) or stop <= first:
             raise CheckpointError(f"checkpoint file {draws_path} does not hold the draws from {first} on")

@@ -483,7 +483,7 @@ def sample(
             new_draws = jax.tree.map(lambda *parts: np.concatenate(parts), *chunks[saved_chunks:])
             name = checkpoint.draws_name(kept_before, kept)
             if jax.process_index() == 0:
-                checkpoint.save_draws(checkpoint_dir, new_draws, first=kept_before)
+                checkpoint.save_draws(checkpoint_dir, new_draws, first=kept_before, identity=identity)
             draw_files.append(name)
         seconds = earlier_seconds + time.perf_counter() - start - programs.compile_seconds
         state = fetch({"carry": carry, "online": online})  # every process takes part in gathering

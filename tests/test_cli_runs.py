@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import run_posterior, write_uci_folder
+from experiments.config import identity
 from experiments import config as configs
 from experiments import experiment, runs
 from posterior import data
@@ -189,7 +190,7 @@ def test_a_reference_predictive_is_written_compared_and_tabled(tmp_path, uci_env
 
 def test_eval_reference_is_not_part_of_the_checkpoint_identity():
     judged = configs.from_dict({**TINY, "eval": {"reference": "results/hmc/yacht/split-0/seed-0"}})
-    assert experiment.checkpoint_identity(judged) == experiment.checkpoint_identity(configs.from_dict(TINY))
+    assert identity.checkpoint_identity(judged) == identity.checkpoint_identity(configs.from_dict(TINY))
 
 
 def test_a_likelihood_that_does_not_fit_the_task_is_refused(tmp_path):

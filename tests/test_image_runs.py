@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from experiments.config import identity
 from experiments import config as configs
 from experiments import experiment, runs, table
 from posterior import data, models
@@ -84,9 +85,9 @@ def test_bad_image_settings_are_refused_naming_the_key(changes, message):
 
 def test_the_ood_setting_does_not_stop_a_checkpoint_resuming():
     plain = tiny()
-    assert experiment.checkpoint_identity(plain) == experiment.checkpoint_identity(
+    assert identity.checkpoint_identity(plain) == identity.checkpoint_identity(
         tiny(eval={"ood": {"kind": "noise", "num_points": 7}}))
-    assert experiment.checkpoint_identity(plain) != experiment.checkpoint_identity(
+    assert identity.checkpoint_identity(plain) != identity.checkpoint_identity(
         tiny(data={"name": "digits", "held_out_class": 3}))  # other training data: other draws
 
 

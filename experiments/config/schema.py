@@ -1,0 +1,248 @@
+"""The config schema: a tree of frozen dataclasses, :class:`Config` at the root.
+
+Each section's docstring says what its keys mean; the field types and defaults are the
+schema that :mod:`experiments.config.loading` checks plain data against, and
+:mod:`experiments.config.checks` holds the rules the types cannot express.
+"""
+
+import dataclasses
+from typing import Literal
+
+from samplers.sa_sgld import DEFAULT_CLOCK
+
+
+class ConfigError(ValueError):
+    """A config that does not fit the schema; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data set, where it lives, which split.
+
+    ``root`` is the folder holding one folder per UCI data set, or an image set's files;
+    the environment variable ``POSTERIOR_DATA`` overrides it. scikit-learn's sets and the
+    1-D toy need no root. ``held_out_class`` (classification) leaves that class's rows out
+    of training and testing (``posterior.data.without_class``); ``eval.ood.kind:
+    held_out_class`` then tests how uncertain the model is about them.
+    """
+
+    name: str
+    root: str | None = None
+    split: int = 0
+    held_out_class: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network (``posterior.models``): an ``mlp`` of ``depth`` hidden layers of
+    ``width`` units (images are read flattened), or for images (digits and the image sets)
+    the ``lenet`` CNN or ``resnet20_frn``, which ignore ``width`` and ``depth``."""
+
+    kind: Literal["mlp", "lenet", "resnet20_frn"] = "mlp"
+    width: int = 50
+    depth: int = 1
+    activation: str = "tanh"
+
+
+@dataclasses.dataclass(frozen=True)
+class LikelihoodConfig:
+    """``gaussian`` (fixed ``noise_std``, standardised units), ``gaussian_gamma`` (noise
+    precision sampled under Gamma(``precision_shape``, ``precision_rate``)) or
+    ``categorical``."""
+
+    name: Literal["gaussian", "gaussian_gamma", "categorical"] = "gaussian"
+    noise_std: float = 0.1**0.5
+    precision_shape: float = 1.0
+    precision_rate: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorFitConfig:
+    """How a GP-matched prior (``gpig``, ``gpih``) is fitted (``priors.wasserstein.fit``).
+
+    The defaults keep the critic warm across outer iterations and train it with Adam,
+    which reaches the prior of the reference's re-initialised 200-step Adagrad critic
+    in a fraction of the time (``posterior bench prior-fit``); ``warm_critic: false,
+    critic_steps: 200, critic_optimizer: adagrad, critic_learning_rate: 0.02`` is the
+    reference's way. ``measurement`` is a ``priors.measurement.measurement_from_spec`` mapping. The W1
+    values reported in ``metrics.json`` come from a fresh critic trained for
+    ``evaluation_steps`` steps, the same way before and after fitting.
+    """
+
+    num_iterations: int = 200
+    num_functions: int = 128
+    critic_steps: int = 20
+    warm_critic: bool = True
+    critic_optimizer: Literal["adam", "adagrad"] = "adam"
+    critic_learning_rate: float = 1e-3
+    prior_learning_rate: float = 0.05
+    gradient_penalty: float = 10.0
+    measurement: dict = dataclasses.field(
+        default_factory=lambda: {"kind": "mixture", "num_points": 100, "data_fraction": 0.7})
+    evaluation_steps: int = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorTargetConfig:
+    """The GP a fitted prior matches: ``kernel`` is a ``priors.gp.kernel_from_spec`` mapping."""
+
+    kernel: dict = dataclasses.field(default_factory=lambda: {"kind": "rbf", "variance": 1.0, "lengthscale": 1.0})
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorConfig:
+    """The weight prior.
+
+    ``fg``: weights N(0, scale^2 / fan_in), biases N(0, bias_scale^2). ``isotropic``:
+    every parameter N(0, scale^2). ``fh``: each layer's weights and biases
+    N(0, 1 / (lambda fan_in)) with lambda ~ Gamma(1, 1). ``gpig`` and ``gpih``: the
+    Gaussian and hierarchical families fitted to the GP ``target`` (``fit`` says how).
+    The hierarchical priors' precisions are also redrawn from their exact conditional
+    every ``gibbs_every`` steps.
+    """
+
+    kind: Literal["fg", "isotropic", "fh", "gpig", "gpih"] = "fg"
+    scale: float = 1.0
+    bias_scale: float = 1.0
+    gibbs_every: int = 10
+    fit: PriorFitConfig = PriorFitConfig()
+    target: PriorTargetConfig = PriorTargetConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClockConfig:
+    """SA-SGLD's time rescaling (ALGORITHMS.md's names: alpha, s, Omega, m, M, r), with
+    the sampler's own defaults."""
+
+    alpha: float = DEFAULT_CLOCK.alpha
+    power: float = DEFAULT_CLOCK.power
+    omega: float = DEFAULT_CLOCK.omega
+    smallest: float = DEFAULT_CLOCK.smallest
+    largest: float = DEFAULT_CLOCK.largest
+    exponent: float = DEFAULT_CLOCK.exponent
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """How the step size varies with the step count: held at ``sampler.step_size``
+    (``constant``), or the cyclical cosine of Zhang et al. (2020) starting every one of
+    ``num_cycles`` equal cycles over ``sampling.num_steps`` at ``sampler.step_size``
+    (``cyclical_cosine``; with ``sampling.burn_in: 0`` and ``sampling.thin`` the cycle
+    length, the draws are the ends of the cycles)."""
+
+    kind: Literal["constant", "cyclical_cosine"] = "constant"
+    num_cycles: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """The sampler and its hyperparameters (see ALGORITHMS.md).
+
+    ``scale_adaptation`` (SGHMC) adapts the preconditioner during burn-in and then
+    freezes it. ``max_grad_norm`` clips the stochastic gradient's global norm. ``clock``
+    is read by SA-SGLD only; ``eta`` (the coupling variance) and ``predict_with`` (which
+    of ``theta``, ``anchor`` or ``both`` the draws are) by Entropy-MCMC only.
+    ``num_integration_steps``, ``target_acceptance_rate`` (its step size adapts toward it
+    during burn-in) and ``max_trajectory_length`` by full-batch HMC only, which needs
+    ``sampling.batch_size: null``.
+    """
+
+    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc"] = "sghmc"
+    step_size: float = 0.01
+    schedule: ScheduleConfig = ScheduleConfig()
+    friction: float = 0.01
+    temperature: float = 1.0
+    scale_adaptation: bool = True
+    max_grad_norm: float | None = None
+    clock: ClockConfig = ClockConfig()
+    eta: float = 1.0e-3
+    predict_with: Literal["theta", "anchor", "both"] = "theta"
+    num_integration_steps: int = 10
+    target_acceptance_rate: float = 0.8
+    max_trajectory_length: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """Chains and steps: draws kept are ``(num_steps - burn_in) // thin`` per chain.
+
+    ``on_divergence`` says what a chain whose position or log density becomes non-finite
+    does to the run: ``stop`` reports the run as diverged, with no test metrics;
+    ``drop_chain`` leaves such chains out of the predictive and the diagnostics (the run
+    is diverged only when every chain is). ``stop`` also ends sampling at the first
+    chunk after a divergence. ``save_samples`` writes the kept draws to
+    ``samples/draws.npz`` in the run directory.
+    """
+
+    num_chains: int = 4
+    num_steps: int = 62_000
+    burn_in: int = 2_000
+    thin: int = 2_000
+    batch_size: int | None = 32
+    on_divergence: Literal["stop", "drop_chain"] = "stop"
+    save_samples: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    """Save the sampler's whole state every ``every`` steps (at the end of the chunk that
+    reaches it) into ``checkpoint/`` of the run directory, and after the last step;
+    ``posterior run`` resumes from it (``--restart`` discards it). None: no checkpoints."""
+
+    every: int | None = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """Devices on the 'chain' axis (default: as many local devices as divide the chains,
+    over those ``data`` leaves) and on the 'data' axis, whose devices split every batch
+    of a chain (the whole data set without minibatches) and add up its log likelihood."""
+
+    chain: int | None = None
+    data: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class OODConfig:
+    """The out-of-distribution inputs a classifier's predictive entropy should single out
+    (``test_ood_auroc``, ``test_ood_aupr``): the test rows of ``data.held_out_class``
+    (``held_out_class``), ``num_points`` images of independent standard normal pixels in
+    the standardised units of the inputs (``noise``), or the test inputs of the data set
+    ``name`` (``data``; read from ``root``, by default the run's data folder, and
+    standardised with its own training statistics), which must have the run's input
+    shape."""
+
+    kind: Literal["held_out_class", "noise", "data"]
+    name: str | None = None
+    root: str | None = None
+    num_points: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How the run is judged beyond its test metrics. ``reference``: a run directory, or
+    its ``predictive.npz``, whose test predictive (e.g. long HMC's) the run is compared
+    with (``reference_agreement``, ``reference_tv``); it must be of the same data set,
+    split and task, and is read before sampling. ``{split}`` and ``{seed}`` in it are the
+    run's (one sweep over splits, each split against its own reference). It does not change the draws, so a
+    checkpoint is resumed whatever it is; so is ``ood`` (:class:`OODConfig`)."""
+
+    reference: str | None = None
+    ood: OODConfig | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One experiment: ``name`` groups its runs under ``results/<name>/``."""
+
+    name: str
+    data: DataConfig
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    likelihood: LikelihoodConfig = LikelihoodConfig()
+    prior: PriorConfig = PriorConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    mesh: MeshConfig = MeshConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    eval: EvalConfig = EvalConfig()

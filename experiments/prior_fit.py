@@ -20,7 +20,7 @@ import optax
 
 from experiments import rundir
 from experiments.config import Config
-from experiments.config.identity import prior_fit_identity
+from experiments.config.identity import identity_hash, prior_fit_identity
 from posterior.data import Dataset
 from posterior.models import Network
 from priors import gp, measurement, wasserstein, weight
@@ -60,7 +60,7 @@ def fit_hash(config: Config, dataset: Dataset) -> str:
     and the training inputs)."""
     identity = {"format": _FORMAT, **prior_fit_identity(config),
                 "x_train": hashlib.sha256(np.ascontiguousarray(dataset.x_train, np.float32).tobytes()).hexdigest()}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return identity_hash(identity)
 
 
 def _parameter_draw(prior: Any, key: jax.Array, template: Any) -> Any:

@@ -2,7 +2,8 @@
 
 ``posterior SUBCOMMAND ...``: ``run CONFIG [key=value ...]`` (one experiment into a run
 directory), ``sweep CONFIG --over ...`` (a grid of runs), ``table RESULTS_DIR`` (mean ±
-standard error over splits), ``demo`` (samplers against a known posterior) and ``bench
+standard error over splits), ``export RUN_DIR --arviz OUT.nc`` (a run's saved draws as
+ArviZ netCDF), ``demo`` (samplers against a known posterior) and ``bench
 TARGET`` (speed benchmarks, e.g. ``posterior bench sgmcmc``). Subcommands are registered
 in :data:`SUBCOMMANDS` (name -> function adding its parser), benchmark targets in
 :data:`experiments.bench.TARGETS`.
@@ -17,7 +18,7 @@ import importlib
 import sys
 from typing import Callable
 
-from experiments import demo, runs, table
+from experiments import demo, export, interrupts, runs, table
 from experiments.arguments import add_device_arguments
 from experiments.bench import TARGETS as BENCH_TARGETS
 from samplers.mesh import initialize_distributed, use_cpu_cores  # import JAX, compute nothing
@@ -61,6 +62,8 @@ SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
                                 runs.add_sweep_arguments, runs.sweep),
     "table": _simple_subcommand("table", "Mean ± standard error over finished runs, as markdown and CSV.",
                                 table.add_arguments, table.run),
+    "export": _simple_subcommand("export", "Export a run's saved draws (--arviz OUT.nc: ArviZ netCDF).",
+                                 export.add_arguments, export.run),
     "demo": _simple_subcommand("demo", (demo.__doc__ or "").strip().splitlines()[0], demo.add_arguments,
                                demo.main),
     "bench": _add_bench,
@@ -91,10 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     cluster = [getattr(args, name, None) for name in ("coordinator", "num_processes", "process_id")]
     if any(value is not None for value in cluster) and not getattr(args, "distributed", False):
         parser.error("--coordinator, --num-processes and --process-id go with --distributed")
+    interrupts.raise_on_termination()
     try:
         if getattr(args, "distributed", False):
             initialize_distributed(*cluster)
         return args.handler(args)
+    except interrupts.RunInterrupted as interrupted:
+        print(f"posterior: {interrupted}", file=sys.stderr)
+        return interrupted.exit_status
+    except (KeyboardInterrupt, interrupts.Terminated) as interruption:  # outside a run: nothing to keep
+        print(f"posterior: interrupted ({interrupts.signal_of(interruption).name})", file=sys.stderr)
+        return interrupts.exit_status(interruption)
     except ValueError as error:  # bad input the library refused: one line, no traceback
         # Messages quote paths and names from the input, which may hold line breaks.
         print(f"posterior: error: {' '.join(str(error).splitlines())}", file=sys.stderr)

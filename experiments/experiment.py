@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import samplers
+from experiments import convergence
 from experiments import reference as references
 from experiments.config import Config
 from experiments.config.identity import checkpoint_identity
@@ -230,7 +231,9 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         ``"diverged"`` when a chain diverged under ``stop`` (which also ends sampling
         there: ``metrics["num_steps_taken"]``) or every chain did (the test metrics, and
         whatever else is computed from the draws, are then left out).
-        ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
+        ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
+        sentences (chains not mixed, few effective draws, ...): they inform, the status
+        stays ``"ok"``. ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
         from (absent when it started afresh). With ``eval.reference``, the reference
         predictive is read and checked before anything is fitted or sampled (a bad one
         raises :class:`experiments.reference.ReferenceFileError`), and a run whose status
@@ -305,6 +308,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "sampling_seconds": result.timings["sampling_seconds"],
         "devices": [str(device) for device in jax.devices()],
         "versions": versions(),
+        "warnings": [],
     }
     if resumed_from is not None:
         report["resumed_from_step"] = resumed_from
@@ -333,6 +337,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
             report["test_ll_kind"] = "log density of the weighted predictive mixture"
         rhat, ess = diagnostics.per_prediction(test_predictions, weights)
         report.update(diagnostics.worst(rhat, ess))
+        report["warnings"] = convergence.warnings_of(
+            report, weights=np.asarray(weights) if config.sampler.name == "sa_sgld" else None)
         run_predictive = references.of_run(dataset, split=config.data.split, summary=summary,
                                            test_predictions=test_predictions, noise_stds=noise_stds,
                                            weights=np.asarray(weights))

@@ -24,6 +24,7 @@ if any of its runs diverged.
 """
 
 import argparse
+import contextlib
 import itertools
 import os
 import pathlib
@@ -39,16 +40,18 @@ import samplers
 from experiments import config as configs
 from experiments.config.checks import shown
 from experiments.config.identity import DIRECTORY_KEYS, differences, identity_hash, run_identity
-from experiments import plots, prior_fit, reference, rundir
+from experiments import interrupts, plots, prior_fit, reference, rundir, runlock
 from experiments.arguments import positive_int
 from experiments.experiment import Outcome, run_experiment
+from posterior.data import DataFolderNotFound
+from posterior.draws import DRAWS
 from posterior.metrics import per_class_accuracy, predictive_entropy
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 EXIT_DIVERGED = 3
 PRIOR = "prior.json"
 CHECKPOINT = "checkpoint"
-SAMPLES = pathlib.Path("samples") / "draws.npz"
+SAMPLES = DRAWS  # where sampling.save_samples puts the draws (posterior.load_draws reads them)
 SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
                 "test_ood_auroc", "test_ood_aupr", "reference_agreement", "reference_tv", "rhat_max", "ess_min",
                 "wall_seconds")
@@ -168,21 +171,58 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
     else is written to a staging directory that replaces the run directory only once
     complete, so a failed or interrupted re-run leaves the earlier results intact; the
     finished run keeps no checkpoint, except a diverged one, which keeps the last one
-    written before the divergence.
+    written before the divergence. While it runs, the run directory's lock
+    (:mod:`experiments.runlock`) keeps other processes out.
+
+    Raises:
+        experiments.runlock.RunLocked: another live process is running the directory.
+        experiments.runlock.ResultsNotWritable: the results location cannot be written,
+            found before anything is read or compiled, or a write failed later (a full
+            disk): the message names the path and the checkpoint kept.
+        experiments.interrupts.RunInterrupted: SIGINT or SIGTERM arrived; the message
+            names the checkpoint kept and the command that goes on from it.
+        OtherRunError: the directory holds the finished run of another config.
     """
     directory = directory_of(results, config)
     if not force and rundir.finished_metrics(directory) is not None:
         check_same_run(directory, config)
         print(f"skipped {directory}: finished results of this config exist (--force re-runs)")
         return directory, None
-    checkpoint_dir = None
-    if config.checkpoint.every is not None:
-        checkpoint_dir = directory / CHECKPOINT
-        if restart and jax.process_index() == 0:
+    writer = jax.process_index() == 0  # of several processes, process 0 writes (and prints) for all
+    checkpoint_dir = None if config.checkpoint.every is None else directory / CHECKPOINT
+    with runlock.holding(directory) if writer else contextlib.nullcontext():
+        try:
+            return _execute_holding(config, directory, checkpoint_dir, results=results, restart=restart,
+                                    writer=writer)
+        except OSError as error:
+            raise runlock.ResultsNotWritable(f"{error.filename or directory}: {error.strerror or error}; "
+                                             f"{_kept(checkpoint_dir)}") from None
+        except (KeyboardInterrupt, interrupts.Terminated) as interruption:
+            name = interrupts.signal_of(interruption).name
+            raise interrupts.RunInterrupted(
+                f"interrupted ({name}): {_kept(checkpoint_dir)}; `{interrupts.resume_command()}` goes on",
+                interrupts.exit_status(interruption)) from None
+
+
+def _kept(checkpoint_dir: pathlib.Path | None) -> str:
+    """What an interrupted or failed run leaves to resume from, in words; a checkpoint
+    folder holding no whole checkpoint is removed."""
+    step = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
+    if step is None:
+        if checkpoint_dir is not None and jax.process_index() == 0:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return "no checkpoint was kept"
+    return f"the checkpoint at step {step} in {checkpoint_dir} is kept"
+
+
+def _execute_holding(config: configs.Config, directory: pathlib.Path, checkpoint_dir: pathlib.Path | None, *,
+                     results: pathlib.Path, restart: bool, writer: bool) -> tuple[pathlib.Path, dict]:
+    """:func:`execute` once the run directory is this process's."""
+    if checkpoint_dir is not None:
+        if restart and writer:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
         if jax.process_count() > 1:  # no process may read the checkpoint before it is gone
             multihost_utils.sync_global_devices("checkpoint discarded")
-    writer = jax.process_index() == 0  # of several processes, process 0 writes (and prints) for all
     log = rundir.Log(echo=writer)
     log(f"run {directory}")
     try:
@@ -190,12 +230,17 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
                                  checkpoint_dir=checkpoint_dir, log=log)
     except samplers.checkpoint.CheckpointError as error:
         raise samplers.checkpoint.CheckpointError(f"{error}; --restart discards it and starts afresh") from None
+    except DataFolderNotFound as error:
+        raise DataFolderNotFound(f"{error}; the data folder is the config's data.root (eval.ood.root for an OOD "
+                                 f"set) unless ${DATA_ROOT_VARIABLE} is set") from None
     if not writer:
         return directory, outcome.metrics
     with rundir.staging(directory) as staged:
         title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
         write_plots(staged, outcome, title, full_batch=config.sampling.batch_size is None)
         log(format_summary(outcome.metrics))
+        for warning in outcome.metrics["warnings"]:
+            log(f"warning: {warning}")
         rundir.write_text(staged / rundir.LOG, log.text())
         rundir.write_text(staged / rundir.CONFIG, yaml.safe_dump(configs.to_dict(config), sort_keys=False))
         if outcome.prior.fit is not None:
@@ -206,7 +251,8 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
             reference.write(staged / reference.FILE, outcome.predictive)
         if outcome.metrics["status"] != "ok" and checkpoint_dir is not None and checkpoint_dir.exists():
             shutil.copytree(checkpoint_dir, staged / CHECKPOINT)
-        rundir.write_json(staged / rundir.METRICS, {**outcome.metrics, "config_hash": identity_hash(run_identity(config))})
+        rundir.write_json(staged / rundir.METRICS,
+                          {**outcome.metrics, "config_hash": identity_hash(run_identity(config))})
     return directory, outcome.metrics
 
 

@@ -92,7 +92,7 @@ def summarise(groups: list[Group]) -> tuple[list[str], list[dict]]:
     for group, setting in zip(groups, settings(groups)):
         ok = [run for run in group.runs if run.get("status") == "ok"]
         row = {"experiment": group.experiment, "dataset": group.dataset, "setting": setting, "runs": len(ok),
-               "diverged": len(group.runs) - len(ok)}
+               "diverged": len(group.runs) - len(ok), "warned": sum(1 for run in ok if run.get("warnings"))}
         for column in present:
             values = [float(run[column]) for run in ok if column in run]
             row[column] = mean_and_standard_error(values) if values else (math.nan, math.nan)
@@ -111,13 +111,17 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
     """The table in markdown, mean ± standard error per metric."""
     labelled = any(row["setting"] for row in rows)
     names = ["experiment", "dataset", *(["setting"] if labelled else [])]
-    header = [*names, "runs", "diverged", *columns]
+    header = [*names, "runs", "diverged", "warned", *columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(names) + "---:|" * (len(header) - len(names))]
     for row in rows:
-        cells = [*(row[name] or "-" for name in names), str(row["runs"]), str(row["diverged"])]
+        cells = [*(row[name] or "-" for name in names), str(row["runs"]), str(row["diverged"]), str(row["warned"])]
         cells += [_cell(*row[column]) for column in columns]
         lines.append("| " + " | ".join(cells) + " |")
     notes = []
+    if any(row["warned"] for row in rows):
+        notes.append("warned: finished runs whose metrics.json lists convergence warnings (R-hat above 1.1, few "
+                     "effective draws, an acceptance rate outside [0.4, 0.99], concentrated time weights); their "
+                     "metrics are reported, but read them with that in mind.")
     if "test_ll" in columns:
         notes.append("test_ll: per-point log density of the weighted predictive mixture (original units).")
     if "test_nll_gap" in columns:
@@ -133,11 +137,11 @@ def to_csv(columns: list[str], rows: list[dict]) -> str:
     """The table as CSV: a mean and a standard-error column per metric."""
     output = io.StringIO()
     writer = csv.writer(output)
-    writer.writerow(["experiment", "dataset", "setting", "runs", "diverged",
+    writer.writerow(["experiment", "dataset", "setting", "runs", "diverged", "warned",
                      *[f"{column}_{part}" for column in columns for part in ("mean", "se")]])
     for row in rows:
         writer.writerow([row["experiment"], row["dataset"], row["setting"], row["runs"], row["diverged"],
-                         *[repr(value) for column in columns for value in row[column]]])
+                         row["warned"], *[repr(value) for column in columns for value in row[column]]])
     return output.getvalue()
 
 

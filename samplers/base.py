@@ -30,10 +30,14 @@ class SamplingAlgorithm(NamedTuple):
         step: ``step(key, state, batch=None) -> (state, info)``; jit-, vmap- and
             scan-able. ``batch`` is whatever ``logdensity_fn`` takes as its second
             argument (a minibatch, the whole data set, or None).
+        full_batch: the step needs the whole data set every time (a Metropolis test
+            compares log densities, which on two different minibatches measure
+            different targets); :func:`samplers.sample` refuses a ``batch_size`` for it.
     """
 
     init: Callable[..., Any]
     step: Callable[..., tuple[Any, Any]]
+    full_batch: bool = False
 
 
 def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:

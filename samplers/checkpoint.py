@@ -18,6 +18,7 @@ and implementation name) and everything else as JSON.
 import hashlib
 import json
 import lzma
+import math
 import os
 import pathlib
 import zipfile
@@ -117,18 +118,55 @@ _DAMAGED_ARCHIVE = (OSError, ValueError, KeyError, EOFError, RuntimeError, NotIm
                     zipfile.BadZipFile, zlib.error, lzma.LZMAError)
 
 
+def _physical_memory() -> int:
+    """Bytes of memory this machine has (what no archive may claim to need more of)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_claimed_sizes(path: pathlib.Path) -> None:
+    """Refuse an archive whose arrays' headers claim more bytes than their members hold or
+    than the machine has, before numpy allocates what a header claims.
+
+    Raises:
+        UnreadableArchive: naming the member, its claimed shape and the bytes it holds.
+    """
+    claimed_total = 0
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+                held = info.file_size - member.tell()
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > held:
+                raise UnreadableArchive(f"{info.filename} claims shape {shape} of {dtype} ({claimed:,} bytes) but "
+                                        f"holds {held:,} bytes")
+            claimed_total += claimed
+    if claimed_total > _physical_memory():
+        raise UnreadableArchive(f"its arrays claim {claimed_total:,} bytes, more than this machine's "
+                                f"{_physical_memory():,} bytes of memory")
+
+
 def read_archive(path: pathlib.Path) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` file ``path``, nothing unpickled.
 
+    The array headers are checked against the bytes the archive holds before anything is
+    allocated, so that a header claiming a huge shape is refused rather than exhausting
+    memory.
+
     Raises:
         FileNotFoundError: there is no ``path``.
-        UnreadableArchive: it is not a zip archive, or a damaged one; the message says why in one line.
+        UnreadableArchive: it is not a zip archive, a damaged one, or one whose headers claim
+            more than it holds; the message says why in one line.
     """
     if not path.exists():
         raise FileNotFoundError(path)
     if not zipfile.is_zipfile(path):
         raise UnreadableArchive("not an .npz archive")
     try:
+        _check_claimed_sizes(path)
         with np.load(path, allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
     except _DAMAGED_ARCHIVE as error:

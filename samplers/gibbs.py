@@ -87,4 +87,4 @@ def with_gibbs(
         )
         return state._replace(position=position), info
 
-    return SamplingAlgorithm(algorithm.init, step_fn)
+    return SamplingAlgorithm(algorithm.init, step_fn, full_batch=getattr(algorithm, "full_batch", False))

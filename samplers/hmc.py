@@ -458,4 +458,4 @@ def hmc(
     def step_fn(key: PRNGKey, state: HMCState, batch: ArrayTree = None) -> tuple[HMCState, HMCInfo]:
         return kernel(key, state, batch, logdensity_fn, step_size, inverse_mass_for(state.position), temperature)
 
-    return SamplingAlgorithm(init_fn, step_fn)
+    return SamplingAlgorithm(init_fn, step_fn, full_batch=True)

@@ -44,14 +44,26 @@ def make_mesh(chain: int | None = None, data: int = 1, *, devices=None) -> Mesh:
 
 
 def default_mesh(num_chains: int) -> Mesh:
-    """The mesh the driver uses when given none: chains spread over local devices.
+    """The mesh the driver uses when given none: chains spread over the devices.
 
-    Every local device is used when the number of chains allows it; otherwise the
-    largest number of local devices that divides ``num_chains`` (one chain runs on one
-    device).
+    Every device is used when the number of chains allows it; otherwise the largest
+    number of devices that divides ``num_chains`` (one chain runs on one device). With
+    several processes (``jax.distributed``) the mesh spans all of them, the same number
+    of devices from each, so that every process samples its share of one run.
+
+    Raises:
+        ValueError: with several processes, when ``num_chains`` cannot be shared
+            equally among them.
     """
-    devices = jax.local_devices()
-    return make_mesh(math.gcd(num_chains, len(devices)), 1, devices=devices)
+    processes = jax.process_count()
+    chain = math.gcd(num_chains, jax.device_count())
+    if chain % processes:
+        raise ValueError(f"num_chains={num_chains} cannot be shared by the {processes} processes' "
+                         f"{jax.device_count()} devices; use a multiple of {processes} chains or give a mesh")
+    per_process = chain // processes
+    devices = [device for index in range(processes)
+               for device in [d for d in jax.devices() if d.process_index == index][:per_process]]
+    return make_mesh(chain, 1, devices=devices)
 
 
 def check_mesh(mesh: Mesh, num_chains: int) -> None:

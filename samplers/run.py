@@ -25,6 +25,7 @@ import json
 import os
 import pathlib
 import time
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -115,6 +116,19 @@ def _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size
         if batch_size > data_size:
             raise ValueError(f"batch_size={batch_size} is larger than the data ({data_size} rows)")
     return data_size
+
+
+def _check_starts(alg: SamplingAlgorithm, init_params: Any, batch_size: int | None, num_chains: int) -> None:
+    """Refuse minibatches for a full-batch kernel; warn when every chain starts at one point."""
+    # A blackjax MCMC kernel steps as step(key, state): it has nowhere to take a batch.
+    takes_no_batch = 0 < len(_parameters(alg.step)) < 3
+    if batch_size is not None and (getattr(alg, "full_batch", False) or takes_no_batch):
+        raise ValueError(f"batch_size={batch_size}: this sampler steps on the whole data set (a Metropolis test on "
+                         f"minibatches compares different targets); leave batch_size None")
+    if num_chains > 1 and not callable(init_params):
+        warnings.warn(f"all {num_chains} chains start from the one init_params position, so R-hat cannot see "
+                      f"whether they reach the same distribution; pass a function key -> params to start them "
+                      f"apart", stacklevel=3)
 
 
 def _parameters(function: Callable) -> tuple[str, ...]:
@@ -363,8 +377,9 @@ def sample(
             ``alg.init(position)``, or ``alg.init(position, batch)`` with the chain's
             first batch when ``init`` has a parameter named ``batch``.
         key: the one key everything random derives from.
-        init_params: a parameter pytree every chain starts from, or a function
-            ``key -> params`` called with a distinct key for each chain.
+        init_params: a parameter pytree every chain starts from (a warning says so
+            when there are several chains), or a function ``key -> params`` called with
+            a distinct key for each chain.
         data: a pytree of arrays sharing a leading axis (e.g. ``(X, y)``), or None for
             targets without data (their steps get no batch).
         num_chains: how many independent chains.
@@ -377,7 +392,7 @@ def sample(
             skipped that epoch (each row equally likely). None: every step gets the whole
             ``data``.
         mesh: a ``('chain', 'data')`` mesh from :func:`samplers.make_mesh`; default:
-            local devices on the chain axis (see :func:`samplers.mesh.default_mesh`).
+            devices on the chain axis (see :func:`samplers.mesh.default_mesh`).
         on_sample: ``on_sample(position, weight) -> pytree`` evaluated on device for
             every kept draw of every chain and summed per chain into ``result.online``:
             memory stays constant however many draws are taken.
@@ -399,11 +414,15 @@ def sample(
         A :class:`SampleResult`.
 
     Raises:
-        ValueError: naming the argument, for bad sizes or counts, before compiling.
+        ValueError: naming the argument, for bad sizes or counts, before compiling, and
+            for a ``batch_size`` given to a full-batch kernel (``alg.full_batch``, as
+            :func:`samplers.hmc` sets it, or a step without a batch argument, as
+            blackjax's MCMC kernels have).
         samplers.checkpoint.CheckpointError: naming the file, for a checkpoint that is
             unreadable or was written by another run or for another model.
     """
     data_size = _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size)
+    _check_starts(alg, init_params, batch_size, num_chains)
     if checkpoint_every is not None:
         check_integer("checkpoint_every", checkpoint_every, 1)
         chunk_size = min(chunk_size, checkpoint_every)

@@ -49,7 +49,7 @@ __all__ = ["SASGLDState", "Clock", "DEFAULT_CLOCK", "init", "build_kernel", "sa_
 
 
 class Clock(NamedTuple):
-    """The hyperparameters of the time rescaling (ALGORITHMS.md's names and defaults).
+    """The hyperparameters of the time rescaling (the names and defaults of docs/algorithms.md#sa-sgld).
 
     Attributes:
         alpha: the relaxation rate of ``zeta``.
@@ -171,7 +171,7 @@ def sa_sgld(
             posterior (minibatch log-likelihood already scaled by N/|B|).
         step_size: the base step ``dtau``, a float or a schedule of the step count.
         temperature: T; the time-weighted chain targets ``p^(1/T)``.
-        alpha: the clock's relaxation rate (defaults: :data:`DEFAULT_CLOCK`, ALGORITHMS.md's).
+        alpha: the clock's relaxation rate (defaults: :data:`DEFAULT_CLOCK`, docs/algorithms.md#sa-sgld).
         power: ``s``, the monitor's power of the gradient norm.
         omega: ``Omega``, the monitor's scale.
         smallest: ``m``, the smallest step factor.

@@ -311,7 +311,10 @@ CASES = {
     "mesh-not-dividing-chains": Case((setting("mesh.chain", 3),),
                                      "'mesh.chain' must be a divisor of sampling.num_chains=2"),
     # The UCI folder.
-    "data-folder-missing": Case((setting("data.name", "energy"),), "UCI data set folder not found: "),
+    "data-folder-missing": Case((setting("data.name", "energy"),),
+                                ("UCI data set folder not found: ", "the config's data.root", "$POSTERIOR_DATA")),
+    "target-overflows-standardising": Case((data_cell(5, 3, "1e308"),),
+                                           ("data.txt: column 3 overflows when standardised", "rescale it")),
     "data-file-missing": Case((removed("data.txt"),), ("missing file: ", "/yacht/data.txt")),
     "index-file-missing": Case((removed("index_test_0.txt"),), ("missing file: ", "/yacht/index_test_0.txt")),
     "data-empty": Case((data_file("data.txt", ""),), "data.txt: it is empty"),

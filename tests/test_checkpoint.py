@@ -1,6 +1,7 @@
 """Checkpoints of the driver: a resumed run is bit-identical, and other runs' or damaged files are refused."""
 
 import functools
+import io
 import itertools
 import json
 import os
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from typing import NamedTuple
 
 import jax
@@ -405,3 +407,37 @@ def test_a_checkpoint_written_on_one_device_resumes_on_four_with_the_same_draws(
             assert np.array_equal(resumed[f"online.{name}"], value), name
         for index, leaf in enumerate(jax.tree.leaves(expected.state)):
             assert np.array_equal(resumed[f"state.{index}"], np.asarray(leaf)), index
+
+
+
+def _archive_claiming(path: pathlib.Path, shape: tuple[int, ...]) -> None:
+    """A well-formed zip (true sizes and checksums) of one .npy member holding ten float64
+    numbers under a header that claims ``shape``."""
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    member.write(np.zeros(10).tobytes())
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("leaf_0.npy", member.getvalue())
+
+
+@pytest.mark.parametrize("claimed, reason", [
+    ((10**7,), r"leaf_0.npy claims shape \(10000000,\) of float64 \(80,000,000 bytes\) but holds 80 bytes"),
+    ((11,), r"leaf_0.npy claims shape \(11,\) of float64 \(88 bytes\) but holds 80 bytes"),
+])
+def test_an_archive_whose_header_claims_more_than_it_holds_is_refused_before_allocating(tmp_path, claimed, reason):
+    path = tmp_path / "tree.npz"
+    _archive_claiming(path, (10,))
+    assert checkpoint.read_archive(path)["leaf_0"].shape == (10,)
+    _archive_claiming(path, claimed)
+    with pytest.raises(checkpoint.UnreadableArchive, match=reason):
+        checkpoint.read_archive(path)
+    with pytest.raises(checkpoint.CheckpointError, match=f"checkpoint file {path} is unreadable .*claims shape"):
+        checkpoint._read_npz(path)
+
+
+def test_an_archive_claiming_more_than_the_machines_memory_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "tree.npz"
+    checkpoint.write_tree(path, {"leaf": np.zeros(10)}, {})
+    monkeypatch.setattr(checkpoint, "_physical_memory", lambda: 100)
+    with pytest.raises(checkpoint.UnreadableArchive, match="claim .* bytes, more than this machine's 100 bytes"):
+        checkpoint.read_archive(path)

@@ -68,13 +68,13 @@ def _remove(name):
     return lambda folder: (folder / name).unlink()
 
 
-def _corrupt_cell(text):
-    """Replace row 5, column 1 of data.txt by ``text``."""
+def _corrupt_cell(text, column=1):
+    """Replace row 5, ``column`` of data.txt by ``text``."""
 
     def corrupt(folder):
         lines = (folder / "data.txt").read_text().splitlines()
         cells = lines[5].split()
-        cells[1] = text
+        cells[column] = text
         lines[5] = " ".join(cells)
         (folder / "data.txt").write_text("\n".join(lines) + "\n")
 
@@ -100,6 +100,9 @@ def _drop_cell(folder):
         (_corrupt_cell("nan"), {}, "data.txt holds NaN or infinite values .*row 5, column 1"),
         (_corrupt_cell("inf"), {}, "data.txt holds NaN or infinite values"),
         (_corrupt_cell("abc"), {}, "malformed file .*data.txt"),
+        # Finite, but its square (the variance) or its standardised float32 value is not.
+        (_corrupt_cell("1e308", TARGET_COLUMN), {}, rf"data.txt: column {TARGET_COLUMN} overflows when standardised"),
+        (_corrupt_cell("-1e300"), {}, r"data.txt: column 1 overflows when standardised .*magnitudes up to 1e\+300"),
         (_drop_cell, {}, "malformed file .*data.txt.*number of columns"),
         (lambda f: write_lines(f / "index_train_0.txt", [0, NUM_ROWS]), {}, "index_train_0.txt: row index 30 out of range"),
         (lambda f: write_lines(f / "index_target.txt", [5]), {}, "index_target.txt: column index 5 out of range"),

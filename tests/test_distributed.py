@@ -2,8 +2,9 @@
 
 The processes find each other through a coordinator on the loopback interface (JAX's own
 multi-controller runtime, CPU collectives over gloo), sample on a mesh spanning all 8
-devices (chains on one axis, data on the other), checkpoint, and process 0 writes the run
-directory. The draws must be those of one process with 8 devices. Three processes each
+devices (chains on one axis, data on the other; or the default mesh, chains only), checkpoint,
+and process 0 writes the run directory. The draws, and the chains found diverged, must be
+those of one process with 8 devices. Three processes each
 compile the run (over a minute in all on 2 cores): marked ``slow``, run by .ci/run after
 the quick suite.
 """
@@ -24,6 +25,14 @@ CONFIGS = {
         "sampler": {"name": "sghmc", "step_size": 1.0e-4, "friction": 0.05},
         "sampling": {"num_chains": 8, "num_steps": 400, "burn_in": 100, "thin": 50, "batch_size": 16,
                      "save_samples": True},
+    },
+    # No mesh section: the default mesh must span both processes. At this step size chains 1 and 4 (one on each
+    # process) stay finite and the others diverge, so a divergence is met in each process's chains.
+    "sgld-default-mesh-drop-chain": {
+        "sampler": {"name": "sgld", "step_size": 2.0e-4},
+        "sampling": {"num_chains": 8, "num_steps": 400, "burn_in": 100, "thin": 50, "batch_size": 16,
+                     "save_samples": True, "on_divergence": "drop_chain"},
+        "mesh": {"chain": None, "data": 1},
     },
     "hmc-full-batch": {
         "sampler": {"name": "hmc", "step_size": 1.0e-3, "num_integration_steps": 5},
@@ -78,5 +87,9 @@ def test_two_processes_give_the_draws_of_one_with_all_the_devices(tmp_path, name
     assert two_processes.keys() == one_process.keys()
     for key, values in one_process.items():
         np.testing.assert_allclose(two_processes[key], values, rtol=1e-5, atol=1e-6, err_msg=key)
-    metrics = json.loads((tmp_path / "two" / name / "toy1d" / "split-0" / "seed-0" / "metrics.json").read_text())
+    metrics, one_metrics = (json.loads((tmp_path / results / name / "toy1d" / "split-0" / "seed-0" / "metrics.json")
+                                       .read_text()) for results in ("two", "one"))
     assert len(metrics["devices"]) == 8
+    assert [metrics[key] for key in ("status", "divergences", "dropped_chains")] == [
+        one_metrics[key] for key in ("status", "divergences", "dropped_chains")]
+    assert metrics["test_rmse"] == pytest.approx(one_metrics["test_rmse"], rel=1e-5)

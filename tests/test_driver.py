@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from typing import NamedTuple
 
 import blackjax
@@ -150,6 +151,34 @@ def test_blackjax_kernel_drops_in_unchanged():
     assert result.info["acceptance_rate"].shape == (4, 1200), "the kernel's scalar info reaches the result"
     covariance = np.cov(result.samples.reshape(-1, 2).T)
     np.testing.assert_allclose(covariance, np.linalg.inv(PRECISION), atol=0.15)
+
+
+@pytest.mark.parametrize("make", [
+    lambda logdensity: samplers.hmc(logdensity, 1e-2, 5),
+    lambda logdensity: samplers.with_gibbs(samplers.hmc(logdensity, 1e-2, 5), lambda key, position: position,
+                                           every=2),
+    lambda logdensity: blackjax.hmc(lambda position: logdensity(position, None), step_size=0.1,
+                                    inverse_mass_matrix=jnp.ones(3), num_integration_steps=5),
+])
+def test_a_full_batch_kernel_refuses_minibatches_before_compiling(make, monkeypatch):
+    """A Metropolis test on two different minibatches compares two different targets."""
+    compiled = []
+    monkeypatch.setattr(jax, "jit", lambda *a, **k: compiled.append(1))
+    x, y = regression_data()
+    with pytest.raises(ValueError, match="batch_size=10: this sampler steps on the whole data set"):
+        samplers.sample(make(regression_logdensity(100, 10)), jax.random.key(0), lambda key: jnp.zeros(3), (x, y),
+                        num_steps=10, batch_size=10, progress=False)
+    assert not compiled
+
+
+def test_chains_all_started_from_one_array_are_warned_about():
+    alg = samplers.sgld(gaussian_logdensity, 1e-3)
+    with pytest.warns(UserWarning, match="all 3 chains start from the one init_params position"):
+        samplers.sample(alg, jax.random.key(0), jnp.zeros(2), num_chains=3, num_steps=2, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        samplers.sample(alg, jax.random.key(0), jnp.zeros(2), num_chains=1, num_steps=2, progress=False)
+        samplers.sample(alg, jax.random.key(0), lambda key: jnp.zeros(2), num_chains=3, num_steps=2, progress=False)
 
 
 class TwoChainDevices:

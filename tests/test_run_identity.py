@@ -74,7 +74,7 @@ def test_the_table_never_averages_runs_of_two_configs(tmp_path, capsys):
     assert [(row["setting"], row["runs"], row["test_rmse"][0]) for row in rows] == [
         ("sampler.step_size=0.0001", 2, 1.5), ("sampler.step_size=0.0003", 1, 3.0)]
     markdown = table.to_markdown(columns, rows)
-    assert "| quick | toy1d | sampler.step_size=0.0003 | 1 | 0 | 3.000 |" in markdown
+    assert "| quick | toy1d | sampler.step_size=0.0003 | 1 | 0 | 0 | 3.000 |" in markdown
 
 
 def checkpointed_run(directory: pathlib.Path, step_size: float) -> samplers.SampleResult:

@@ -15,7 +15,7 @@ the figure shows each sampler's draws at its best step size over the target's de
 and MMD against the step size.
 
 On the star, SA-SGLD also runs with a clock made for ridges (:data:`RIDGE_CLOCK`) beside
-ALGORITHMS.md's default one.
+the default one (docs/algorithms.md#sa-sgld).
 
 On the sharp/flat mixture, SGLD and Entropy-MCMC (``eta`` = 1) run with the same keys
 from the same exact draws, and the table gives the fraction of draws in the flat basin
@@ -264,8 +264,9 @@ def sweep_table(results: dict[str, dict[str, list[dict]]], *, chains: int, steps
     """The whole sweep and the best of each sampler, as markdown lines."""
     lines = [f"{chains} chains x {steps:,} steps (= gradient evaluations) per chain and run, started from exact "
              f"draws; {repeats} independent repeats of every setting, with fresh exact draws and keys (within a "
-             f"repeat, the same starts and keys for every run); mean ± standard error over repeats. SA-SGLD's draws are "
-             f"time-weighted; its clock is ALGORITHMS.md's default, or the ridge clock {RIDGE_CLOCK}. MMD² is the "
+             f"repeat, the same starts and keys for every run); mean ± standard error over repeats. SA-SGLD's "
+             f"draws are time-weighted; its clock is the default of docs/algorithms.md#sa-sgld, or the ridge clock "
+             f"{RIDGE_CLOCK}. MMD² is the "
              f"unbiased estimate (x 1e4) of {JUDGED_DRAWS} draws against {REFERENCE_DRAWS} exact ones, zero on "
              f"average for exact draws; mean error in standard deviations, covariance error relative (Frobenius).",
              "", "| target | sampler | step size | MMD² x 1e4 | sliced W2 | mean error | cov error |",

@@ -111,7 +111,7 @@ class PriorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ClockConfig:
-    """SA-SGLD's time rescaling (ALGORITHMS.md's names: alpha, s, Omega, m, M, r), with
+    """SA-SGLD's time rescaling (the names of docs/algorithms.md#sa-sgld: alpha, s, Omega, m, M, r), with
     the sampler's own defaults."""
 
     alpha: float = DEFAULT_CLOCK.alpha
@@ -136,7 +136,7 @@ class ScheduleConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """The sampler and its hyperparameters (see ALGORITHMS.md).
+    """The sampler and its hyperparameters (see docs/algorithms.md).
 
     ``scale_adaptation`` (SGHMC) adapts the preconditioner during burn-in and then
     freezes it. ``max_grad_norm`` clips the stochastic gradient's global norm. ``clock``

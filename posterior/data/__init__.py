@@ -12,13 +12,13 @@ message when something is missing or wrong. :func:`load` picks the loader by nam
 
 import os
 
-from posterior.data.dataset import DataError, Dataset, without_class
+from posterior.data.dataset import DataError, DataFolderNotFound, Dataset, without_class
 from posterior.data.images import IMAGE_DATASETS, augment, load_images
 from posterior.data.sklearn_sets import SKLEARN_DATASETS, load_diabetes, load_digits
 from posterior.data.toy1d import load_toy1d
 from posterior.data.uci import UCI_DATASETS, load_uci
 
-__all__ = ["DATASETS", "IMAGE_INPUTS", "DataError", "Dataset", "augment", "load", "without_class"]
+__all__ = ["DATASETS", "IMAGE_INPUTS", "DataError", "DataFolderNotFound", "Dataset", "augment", "load", "without_class"]
 
 DATASETS = (*UCI_DATASETS, *SKLEARN_DATASETS, "toy1d", *IMAGE_DATASETS)
 # The sets whose inputs are NHWC images, which convolutional networks can read.
@@ -53,11 +53,11 @@ def load(name: str, *, root: str | os.PathLike | None = None, split: int = 0) ->
     """
     if name in UCI_DATASETS:
         if root is None:
-            raise DataError(f"{name} is a UCI data set: pass root, the folder holding one sub-folder per data set")
+            raise DataFolderNotFound(f"{name} is a UCI data set: pass root, the folder holding one sub-folder per data set")
         return load_uci(root, name, split)
     if name in IMAGE_DATASETS:
         if root is None:
-            raise DataError(f"{name} is an image data set: pass root, the folder holding its files")
+            raise DataFolderNotFound(f"{name} is an image data set: pass root, the folder holding its files")
         return load_images(name, root, split=split)
     if name in _SEEDED_LOADERS:
         return _SEEDED_LOADERS[name](split)

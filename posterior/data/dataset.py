@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DataError", "Dataset", "standardised_dataset", "check_split", "one_line", "read_file_bytes",
-           "without_class"]
+__all__ = ["DataError", "DataFolderNotFound", "Dataset", "StandardisationOverflow", "standardised_dataset",
+           "check_split", "one_line", "read_file_bytes", "without_class"]
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
@@ -24,6 +24,21 @@ CLASSIFICATION = "classification"
 
 class DataError(ValueError):
     """A data set cannot be loaded; the message is one line naming the cause."""
+
+
+class DataFolderNotFound(DataError):
+    """The folder a data set is read from was not given, or is not there."""
+
+
+class StandardisationOverflow(DataError):
+    """A column whose standardisation leaves float range; ``part`` (``x_train``, ``y_test``,
+    ...) and ``column`` (its index among that part's flattened columns) say which, so that
+    a loader can name the column of its own file."""
+
+    def __init__(self, name: str, part: str, column: int, largest: float):
+        super().__init__(f"{name}: column {column} of {part} overflows when standardised (magnitudes up to "
+                         f"{largest:.3g}); rescale it")
+        self.part, self.column, self.largest = part, column, largest
 
 
 def one_line(error: Exception) -> str:
@@ -93,9 +108,33 @@ def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of digits) carries no information; dividing it by 1 leaves it at zero instead of
     producing NaN.
     """
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found and named by the caller
+        mean = values.mean(axis=0)
+        scale = values.std(axis=0)
     return mean, np.where(scale > 0, scale, 1.0)
+
+
+def _standardise(name: str, parts: dict[str, np.ndarray], dtype) -> tuple[dict[str, np.ndarray], float, float]:
+    """The training part's columns (``parts``' first) shifted and scaled, every part in
+    ``dtype``, with that mean and scale.
+
+    Raises:
+        StandardisationOverflow: naming the first column whose statistics, or whose
+            standardised values in ``dtype``, are not finite (e.g. a target near 1e308).
+    """
+    train = next(iter(parts.values()))
+    mean, scale = _mean_and_scale(train)
+    standardised = {}
+    for part, values in parts.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = ((values - mean) / scale).astype(dtype)
+        finite = np.isfinite(result).reshape(len(result), -1).all(axis=0) & np.isfinite(mean) & np.isfinite(scale)
+        if not finite.all():
+            column = int(np.argmin(finite))
+            raise StandardisationOverflow(name, part, column,
+                                          float(np.max(np.abs(values.reshape(len(values), -1)[:, column]))))
+        standardised[part] = result
+    return standardised, mean, scale
 
 
 def _input_shape(inputs) -> tuple[int, ...]:
@@ -137,7 +176,8 @@ def standardised_dataset(
 
     Raises:
         DataError: if the arrays hold NaN or infinity, a split is empty, or the shapes
-            disagree.
+            disagree; :class:`StandardisationOverflow` if a column's standardisation
+            overflows.
     """
     arrays = {}
     for part, values in (("x_train", x_train), ("y_train", y_train), ("x_test", x_test), ("y_test", y_test)):
@@ -154,14 +194,15 @@ def standardised_dataset(
         if arrays[f"x_{split}"].shape[0] != arrays[f"y_{split}"].shape[0]:
             raise DataError(f"{name}: {split} inputs and targets have different numbers of rows")
 
-    x_mean, x_scale = _mean_and_scale(arrays["x_train"])
-    x_train_std = ((arrays["x_train"] - x_mean) / x_scale).astype(np.float32).reshape(-1, *input_shape)
-    x_test_std = ((arrays["x_test"] - x_mean) / x_scale).astype(np.float32).reshape(-1, *input_shape)
+    inputs, _, _ = _standardise(name, {"x_train": arrays["x_train"], "x_test": arrays["x_test"]}, np.float32)
+    x_train_std = inputs["x_train"].reshape(-1, *input_shape)
+    x_test_std = inputs["x_test"].reshape(-1, *input_shape)
 
     if task == REGRESSION:
-        y_mean, y_std = (float(v) for v in _mean_and_scale(arrays["y_train"]))
-        y_train_out = ((arrays["y_train"] - y_mean) / y_std).astype(np.float32)
-        y_test_out = ((arrays["y_test"] - y_mean) / y_std).astype(np.float32)
+        targets, y_mean, y_std = _standardise(name, {"y_train": arrays["y_train"], "y_test": arrays["y_test"]},
+                                              np.float32)
+        y_train_out, y_test_out = targets["y_train"], targets["y_test"]
+        y_mean, y_std = float(y_mean), float(y_std)
         num_classes = 0
     elif task == CLASSIFICATION:
         y_mean, y_std = 0.0, 1.0

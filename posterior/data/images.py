@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posterior.data.dataset import CLASSIFICATION, DataError, Dataset, check_split, one_line, read_file_bytes
+from posterior.data.dataset import (CLASSIFICATION, DataError, DataFolderNotFound, Dataset, check_split, one_line,
+                                    read_file_bytes)
 
 __all__ = ["IMAGE_DATASETS", "augment", "load_images"]
 
@@ -281,7 +282,7 @@ def load_images(name: str, root: str | os.PathLike, *, split: int = 0) -> Datase
     check_split(name, split, num_splits=1)
     root = pathlib.Path(root)
     if not root.is_dir():
-        raise DataError(f"{name}: data folder not found: {root}")
+        raise DataFolderNotFound(f"{name}: data folder not found: {root}")
     if name in _CIFAR_FORMATS:
         layout = _CIFAR_FORMATS[name]
         folder = _cifar_folder(name, root, layout)

@@ -20,8 +20,8 @@ import warnings
 
 import numpy as np
 
-from posterior.data.dataset import (REGRESSION, DataError, Dataset, check_split, one_line, read_file_bytes,
-                                    standardised_dataset)
+from posterior.data.dataset import (REGRESSION, DataError, DataFolderNotFound, Dataset, StandardisationOverflow,
+                                    check_split, one_line, read_file_bytes, standardised_dataset)
 
 __all__ = ["UCI_DATASETS", "load_uci"]
 
@@ -107,11 +107,12 @@ def load_uci(root: str | os.PathLike, name: str, split: int) -> Dataset:
     Raises:
         DataError: if the folder or any file is missing, unreadable or malformed, the
             split is out of range, an index is out of range or listed twice, train and
-            test rows overlap, or ``data.txt`` holds NaN or infinite values.
+            test rows overlap, or ``data.txt`` holds NaN or infinite values or a column
+            whose standardisation overflows (named by its index in ``data.txt``).
     """
     folder = pathlib.Path(root) / name
     if not folder.is_dir():
-        raise DataError(f"UCI data set folder not found: {folder}")
+        raise DataFolderNotFound(f"UCI data set folder not found: {folder}")
     num_splits = _read_numbers(folder / "n_splits.txt", np.int64, ndmin=1)
     if num_splits.size != 1 or num_splits[0] < 1:
         raise DataError(f"malformed file {folder / 'n_splits.txt'}: expected one positive integer")
@@ -147,11 +148,17 @@ def load_uci(root: str | os.PathLike, name: str, split: int) -> Dataset:
             f"malformed split {split} of {name}: {shared.size} rows are both train and test (first {shared[0]})"
         )
 
-    return standardised_dataset(
-        name=name,
-        task=REGRESSION,
-        x_train=table[np.ix_(train_rows, features)],
-        y_train=table[train_rows, target[0]],
-        x_test=table[np.ix_(test_rows, features)],
-        y_test=table[test_rows, target[0]],
-    )
+    try:
+        return standardised_dataset(
+            name=name,
+            task=REGRESSION,
+            x_train=table[np.ix_(train_rows, features)],
+            y_train=table[train_rows, target[0]],
+            x_test=table[np.ix_(test_rows, features)],
+            y_test=table[test_rows, target[0]],
+        )
+    except StandardisationOverflow as error:
+        column = target[0] if error.part.startswith("y") else features[error.column]
+        raise DataError(f"{folder / 'data.txt'}: column {column} overflows when standardised over split {split}'s "
+                        f"{error.part.partition('_')[2]} rows (magnitudes up to {error.largest:.3g}); "
+                        f"rescale it") from None

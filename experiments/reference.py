@@ -56,7 +56,7 @@ def of_run(dataset: Dataset, *, split: int, summary: dict[str, Any], test_predic
         summary: ``posterior.predictive.summarise`` of the kept chains (classification
             reads ``probs``).
         test_predictions: ``(chain, draw, n_test)`` per-draw predictive means in
-            standardised units (regression; ``experiment.evaluate``'s).
+            standardised units (regression; ``experiments.evaluate.predict``'s).
         noise_stds: ``(chain, draw)`` or ``(chain, draw, n_test)`` the draws' noise
             standard deviations in standardised units (regression).
         weights: ``(chain, draw)`` the draws' weights.

@@ -33,28 +33,20 @@ import sys
 
 import jax
 import numpy as np
-import yaml
 from jax.experimental import multihost_utils
 
 import samplers
 from experiments import config as configs
-from experiments.config.checks import shown
-from experiments.config.identity import DIRECTORY_KEYS, differences, identity_hash, run_identity
-from experiments import interrupts, plots, prior_fit, reference, rundir, runlock
+from experiments import interrupts, prior_fit, report, rundir, runlock
 from experiments.arguments import positive_int
-from experiments.experiment import Outcome, run_experiment
+from experiments.config.checks import shown
+from experiments.config.identity import DIRECTORY_KEYS, differences, run_identity
+from experiments.experiment import run_experiment
 from posterior.data import DataFolderNotFound
-from posterior.draws import DRAWS
-from posterior.metrics import per_class_accuracy, predictive_entropy
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 EXIT_DIVERGED = 3
-PRIOR = "prior.json"
-CHECKPOINT = "checkpoint"
-SAMPLES = DRAWS  # where sampling.save_samples puts the draws (posterior.load_draws reads them)
-SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "test_ece", "test_brier",
-                "test_ood_auroc", "test_ood_aupr", "reference_agreement", "reference_tv", "rhat_max", "ess_min",
-                "wall_seconds")
+CHECKPOINT = report.CHECKPOINT
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,54 +90,6 @@ def data_root(config: configs.Config) -> str | None:
 def directory_of(results: pathlib.Path, config: configs.Config) -> pathlib.Path:
     return rundir.run_directory(results, experiment=config.name, dataset=config.data.name,
                                 split=config.data.split, seed=config.seed)
-
-
-def write_plots(directory: pathlib.Path, outcome: Outcome, title: str, *, full_batch: bool) -> None:
-    """The run's figures, each written atomically (``full_batch``: the log posterior traced is exact)."""
-    folder = directory / rundir.PLOTS
-    dataset = outcome.dataset
-    if outcome.logdensity is not None:
-        rundir.write_atomic(folder / "trace.png", lambda path: plots.logdensity_trace(
-            path, outcome.logdensity, title=title, full_batch=full_batch))
-    if outcome.test_predictions.size:
-        num_draws = outcome.test_predictions.shape[0] * outcome.test_predictions.shape[1]
-        rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
-            path, outcome.rhat, outcome.ess, num_draws=num_draws, title=title))
-    fit = outcome.prior.fit
-    if fit is not None:
-        rundir.write_atomic(folder / "prior_fit_trace.png",
-                            lambda path: plots.wasserstein_trace(path, np.asarray(fit["trace"]), title=title))
-    if outcome.prior.function_draws is not None:
-        rundir.write_atomic(folder / "prior_functions.png",
-                            lambda path: plots.prior_functions(path, **outcome.prior.function_draws, title=title))
-    if outcome.summary and dataset.task == "regression" and dataset.input_dim == 1:
-        def original(y):
-            return y * dataset.y_std + dataset.y_mean
-        rundir.write_atomic(folder / "predictive.png", lambda path: plots.predictive_bands(
-            path, x_train=dataset.x_train, y_train=original(dataset.y_train), x_test=dataset.x_test,
-            y_test=original(dataset.y_test), mean=original(outcome.summary["mean"]),
-            std=outcome.summary["std"] * dataset.y_std, title=title))
-    if outcome.summary and dataset.task == "classification":
-        probs = outcome.summary["probs"]
-        rundir.write_atomic(folder / "reliability.png", lambda path: plots.reliability_diagram(
-            path, probs=probs, y=dataset.y_test, title=title))
-        rundir.write_atomic(folder / "per_class_accuracy.png", lambda path: plots.per_class_accuracy_bars(
-            path, accuracy=per_class_accuracy(probs, dataset.y_test, dataset.num_classes), title=title))
-    if outcome.ood_probs is not None:
-        rundir.write_atomic(folder / "ood_entropy.png", lambda path: plots.ood_entropy_histogram(
-            path, entropy_in=predictive_entropy(outcome.summary["probs"]),
-            entropy_out=predictive_entropy(outcome.ood_probs), auroc=outcome.metrics["test_ood_auroc"],
-            title=title))
-
-
-def format_summary(metrics: dict) -> str:
-    """The headline metrics on one line."""
-    parts = []
-    for key in SUMMARY_KEYS:
-        if key in metrics:
-            value = metrics[key]
-            parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
-    return " ".join(parts)
 
 
 def compilation_cache() -> pathlib.Path:
@@ -236,23 +180,7 @@ def _execute_holding(config: configs.Config, directory: pathlib.Path, checkpoint
     if not writer:
         return directory, outcome.metrics
     with rundir.staging(directory) as staged:
-        title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
-        write_plots(staged, outcome, title, full_batch=config.sampling.batch_size is None)
-        log(format_summary(outcome.metrics))
-        for warning in outcome.metrics["warnings"]:
-            log(f"warning: {warning}")
-        rundir.write_text(staged / rundir.LOG, log.text())
-        rundir.write_text(staged / rundir.CONFIG, yaml.safe_dump(configs.to_dict(config), sort_keys=False))
-        if outcome.prior.fit is not None:
-            rundir.write_json(staged / PRIOR, outcome.prior.fit)
-        if config.sampling.save_samples:
-            samplers.checkpoint.write_tree(staged / SAMPLES, outcome.draws, {"config": configs.to_dict(config)})
-        if outcome.predictive is not None:
-            reference.write(staged / reference.FILE, outcome.predictive)
-        if outcome.metrics["status"] != "ok" and checkpoint_dir is not None and checkpoint_dir.exists():
-            shutil.copytree(checkpoint_dir, staged / CHECKPOINT)
-        rundir.write_json(staged / rundir.METRICS,
-                          {**outcome.metrics, "config_hash": identity_hash(run_identity(config))})
+        report.write_run(staged, config, outcome, log, log_text=log.text, checkpoint_dir=checkpoint_dir)
     return directory, outcome.metrics
 
 

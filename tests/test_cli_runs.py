@@ -11,7 +11,7 @@ import yaml
 from conftest import run_posterior, write_uci_folder
 from experiments.config import identity
 from experiments import config as configs
-from experiments import experiment, runs
+from experiments import build, evaluate, experiment, runs
 from posterior import data
 
 TINY = {
@@ -240,7 +240,7 @@ def test_entropy_mcmc_keeps_cycle_ends_and_predicts_with_both(tmp_path):
         "sampler": {"name": "entropy_mcmc", "step_size": 2e-4, "eta": 1e-3, "predict_with": "both",
                     "schedule": {"kind": "cyclical_cosine", "num_cycles": 4}},
         "sampling": {"num_chains": 2, "num_steps": 800, "burn_in": 0, "thin": 200, "batch_size": 64}})
-    schedule = experiment.build_schedule(config)
+    schedule = build.build_schedule(config)
     np.testing.assert_allclose([schedule(0), schedule(100), schedule(199), schedule(200)],
                                [2e-4, 1e-4, 2e-4 * (np.cos(np.pi * 199 / 200) + 1) / 2, 2e-4], rtol=1e-3)
     _, metrics = runs.execute(config, results=tmp_path, force=False)
@@ -253,11 +253,11 @@ def test_both_makes_each_pair_two_draws_of_the_pair_weight():
     theta = {"w": np.arange(6.0).reshape(2, 3)}  # (chain, draw)
     anchor = {"w": -np.arange(6.0).reshape(2, 3)}
     weights = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    draws, draw_weights = experiment.draws_of(config, (theta, anchor), weights)
+    draws, draw_weights = evaluate.draws_of(config, (theta, anchor), weights)
     np.testing.assert_array_equal(draws["w"][0], [0.0, -0.0, 1.0, -1.0, 2.0, -2.0])
     np.testing.assert_array_equal(draw_weights[1], [4.0, 4.0, 5.0, 5.0, 6.0, 6.0])
     theta_only = configs.from_dict({**TINY, "sampler": {"name": "entropy_mcmc"}})
-    assert experiment.draws_of(theta_only, theta, weights)[0] is theta
+    assert evaluate.draws_of(theta_only, theta, weights)[0] is theta
 
 
 def test_the_compilation_cache_lives_in_the_user_cache(monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ import pathlib
 import pytest
 
 from conftest import REPO, run_posterior
-from experiments import cli, experiment, prior_fit, runs
+from experiments import build, cli, prior_fit, runs
 from experiments import config as configs
 from posterior import models
 from posterior.data import load
@@ -124,7 +124,7 @@ def test_changing_the_fit_settings_refits(gpig_results, monkeypatch):
 @pytest.mark.parametrize("kind", ["gpih", "fh"])
 def test_hierarchical_priors_sample_with_gibbs_updates(tmp_path, monkeypatch, kind):
     seen = {}
-    with_gibbs = experiment.samplers.with_gibbs
+    with_gibbs = build.samplers.with_gibbs
 
     def spy(algorithm, update_fn, *, every):
         seen["every"] = every
@@ -135,7 +135,7 @@ def test_hierarchical_priors_sample_with_gibbs_updates(tmp_path, monkeypatch, ki
 
         return with_gibbs(algorithm, recording_update, every=every)
 
-    monkeypatch.setattr(experiment.samplers, "with_gibbs", spy)
+    monkeypatch.setattr(build.samplers, "with_gibbs", spy)
     config = configs.load(toy_config(kind), [*TINY, "prior.gibbs_every=5"])
     directory, metrics = runs.execute(config, results=tmp_path, force=False)
     assert metrics["status"] == "ok" and metrics["draws_per_chain"] == DRAWS_PER_CHAIN

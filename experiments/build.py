@@ -1,0 +1,107 @@
+"""The pieces a config names, built from it: likelihood, network, OOD inputs, step size, sampler.
+
+Each function reads one part of a validated :class:`~experiments.config.Config` and
+returns the library object a notebook would build by hand (see README), so that a run
+from the command line and one from a notebook compose the same pieces.
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+import samplers
+from experiments.config import Config
+from posterior import density, likelihoods, models
+from posterior.data import Dataset, load
+
+__all__ = ["build_likelihood", "build_network", "build_sampler", "build_schedule", "ood_inputs"]
+
+
+def build_likelihood(config: Config, dataset: Dataset):
+    """The likelihood the config names, checked against the data set's task."""
+    name = config.likelihood.name
+    if (name == "categorical") != (dataset.task == "classification"):
+        raise ValueError(f"likelihood.name={name!r} does not fit {dataset.name}, a {dataset.task} data set")
+    if name == "gaussian":
+        return likelihoods.Gaussian(noise_std=config.likelihood.noise_std)
+    if name == "gaussian_gamma":
+        return likelihoods.GaussianGammaPrecision(shape=config.likelihood.precision_shape,
+                                                  rate=config.likelihood.precision_rate)
+    return likelihoods.Categorical()
+
+
+def build_network(config: Config, dataset: Dataset) -> models.Network:
+    """The network ``model.kind`` names, with one output per class (one for regression)."""
+    settings = config.model
+    if settings.kind == "mlp":
+        output_dim = dataset.num_classes if dataset.task == "classification" else 1
+        return models.mlp(width=settings.width, depth=settings.depth, output_dim=output_dim,
+                          activation=settings.activation)
+    build = models.lenet if settings.kind == "lenet" else models.resnet20_frn
+    return build(num_classes=dataset.num_classes, activation=settings.activation)
+
+
+def ood_inputs(config: Config, dataset: Dataset, held_out: np.ndarray | None, data_root: str | None) -> np.ndarray:
+    """The inputs ``eval.ood`` names, in the standardised units of ``dataset``'s inputs.
+
+    Raises:
+        posterior.data.DataError: when the OOD data set cannot be loaded.
+        ValueError: when its inputs are not of the run's input shape.
+    """
+    ood = config.eval.ood
+    if ood.kind == "held_out_class":
+        return held_out
+    if ood.kind == "noise":
+        rng = np.random.default_rng([config.seed, config.data.split])
+        return rng.standard_normal((ood.num_points, *dataset.input_shape)).astype(np.float32)
+    other = load(ood.name, root=ood.root or data_root, split=0)
+    if other.input_shape != dataset.input_shape:
+        raise ValueError(f"eval.ood.name={ood.name} has inputs of shape {other.input_shape}, "
+                         f"not {dataset.name}'s {dataset.input_shape}")
+    return other.x_test
+
+
+def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
+    """The step size the config asks for: a float, or a schedule of the step count."""
+    settings = config.sampler
+    if settings.schedule.kind == "constant":
+        return settings.step_size
+    return samplers.schedules.cyclical_cosine(settings.step_size, num_steps=config.sampling.num_steps,
+                                              num_cycles=settings.schedule.num_cycles)
+
+
+def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> samplers.SamplingAlgorithm:
+    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC or full-batch HMC with the config's hyperparameters.
+
+    A hierarchical prior's parameters are also redrawn from their exact conditional
+    every ``prior.gibbs_every`` steps (SGLD and SGHMC only: the config refuses the
+    others with such a prior).
+    """
+    settings = config.sampler
+    step_size = build_schedule(config)
+    if settings.name == "sgld":
+        alg = samplers.sgld(logdensity_fn, step_size, temperature=settings.temperature,
+                            max_grad_norm=settings.max_grad_norm)
+    elif settings.name == "sa_sgld":
+        alg = samplers.sa_sgld(logdensity_fn, step_size, temperature=settings.temperature,
+                               max_grad_norm=settings.max_grad_norm, **dataclasses.asdict(settings.clock))
+    elif settings.name == "hmc":
+        alg = samplers.hmc(logdensity_fn, settings.step_size, settings.num_integration_steps,
+                           target_acceptance_rate=settings.target_acceptance_rate,
+                           adaptation_steps=config.sampling.burn_in,
+                           max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature)
+    elif settings.name == "entropy_mcmc":
+        alg = samplers.entropy_mcmc(logdensity_fn, step_size, settings.eta, temperature=settings.temperature,
+                                    max_grad_norm=settings.max_grad_norm, predict_with=settings.predict_with)
+    else:
+        alg = samplers.sghmc(logdensity_fn, step_size, friction=settings.friction,
+                             temperature=settings.temperature, max_grad_norm=settings.max_grad_norm,
+                             scale_adaptation_steps=config.sampling.burn_in if settings.scale_adaptation else 0)
+    if not density.is_hierarchical(prior):
+        return alg
+
+    def redraw_prior(key, position):
+        return {**position, "prior": prior.gibbs(key, position["network"])}
+
+    return samplers.with_gibbs(alg, redraw_prior, every=config.prior.gibbs_every)

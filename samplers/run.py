@@ -121,7 +121,12 @@ def _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size
 def _check_starts(alg: SamplingAlgorithm, init_params: Any, batch_size: int | None, num_chains: int) -> None:
     """Refuse minibatches for a full-batch kernel; warn when every chain starts at one point."""
     # A blackjax MCMC kernel steps as step(key, state): it has nowhere to take a batch.
-    takes_no_batch = 0 < len(_parameters(alg.step)) < 3
+    try:
+        parameters = inspect.signature(alg.step).parameters.values()
+        takes_no_batch = len(parameters) == 2 and all(
+            parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD) for parameter in parameters)
+    except (TypeError, ValueError):  # Python cannot tell (a builtin): assume it can
+        takes_no_batch = False
     if batch_size is not None and (getattr(alg, "full_batch", False) or takes_no_batch):
         raise ValueError(f"batch_size={batch_size}: this sampler steps on the whole data set (a Metropolis test on "
                          f"minibatches compares different targets); leave batch_size None")

@@ -437,7 +437,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path, monkeypatch, capsys, name):
     setup, arguments = prepare(tmp_path, case)
     before = saved_fits(setup)
     monkeypatch.setattr(cli, "use_cpu_cores", lambda count: count)  # JAX already runs in this process
-    monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)  # conftest keeps it off here
+    monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)  # conftest chose the cache
     monkeypatch.setenv("POSTERIOR_DATA", ENV["POSTERIOR_DATA"])
     status = cli.main(arguments)
     check_refusal(setup, before, status, capsys.readouterr().err, case.message)

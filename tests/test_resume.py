@@ -212,7 +212,7 @@ def interrupted_run(tmp_path, monkeypatch, *overrides: str) -> tuple[list[str], 
     """Run the config through ``posterior``'s entry point until its second checkpoint;
     returns the arguments that run it and its checkpoint folder."""
     monkeypatch.setattr(cli, "use_cpu_cores", lambda count: count)  # JAX already runs in this process
-    monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)  # conftest keeps it off here
+    monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)  # conftest chose the cache
     real_save, saves = samplers.checkpoint.save, []
 
     def save(*args, **kwargs):

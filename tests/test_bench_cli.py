@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_posterior
-from experiments.bench import toys
+from experiments.bench import toys_sweep
 
 CONTENDERS = ("ours (all devices)", "ours (1 device)", "blackjax", "hand-fused")
 
@@ -94,7 +94,7 @@ def test_bench_toys_quick_writes_table_figure_and_numbers(tmp_path):
     assert "## Flat basin" in completed.stdout and "| Entropy-MCMC anchor |" in completed.stdout
     assert figure.stat().st_size > 20_000
     rows = json.loads(output.read_text())["results"]["star"]
-    quick_grid = len(toys.STEP_SIZES["star"][::3])
+    quick_grid = len(toys_sweep.STEP_SIZES["star"][::3])
     assert [len(rows[sampler]) for sampler in ("SGLD", "SA-SGLD", "SA-SGLD, ridge clock")] == [quick_grid] * 3
     judged = [row for sampler in rows.values() for row in sampler if not row["diverged"]]
     assert judged and all(np.isfinite(row["squared_mmd"]) and row["sliced_w2"] >= 0 for row in judged)

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 import samplers
-from experiments.bench import toys
+from experiments.bench import toys_flat_basin
 from targets import correlated_gaussian, sgld_stationary_cov, whitened_error
 from test_sampler_statistics import MAX_DESIGN_BIAS, assert_moments
 
@@ -86,7 +86,7 @@ def test_bad_eta_is_refused():
 def sharp_flat_runs():
     """Per-chain flat-basin fractions, as ``posterior bench toys`` reports them: SGLD and
     Entropy-MCMC (eta 1, step 0.002: eps * lambda_max = 0.054 on the sharp mode)."""
-    return toys.flat_basin_fractions(chains=64, steps=60_000)
+    return toys_flat_basin.flat_basin_fractions(chains=64, steps=60_000)
 
 
 def test_anchor_draws_reach_into_the_flat_basin(sharp_flat_runs):
@@ -107,7 +107,7 @@ def test_anchor_draws_reach_into_the_flat_basin(sharp_flat_runs):
     # excess over SGLD 0.054 +- 0.008.
     spill = anchor[theta == 0.0]
     exact = stats.norm.sf(toy_targets.flat_boundary(), loc=-toy_targets.MODE_OFFSET,
-                          scale=np.sqrt(toy_targets.SHARP_STD**2 + toys.SHARP_FLAT_ETA))
+                          scale=np.sqrt(toy_targets.SHARP_STD**2 + toys_flat_basin.SHARP_FLAT_ETA))
     assert abs(spill.mean() - exact) <= 3 * spill.std(ddof=1) / np.sqrt(len(spill)), (spill.mean(), exact)
 
 

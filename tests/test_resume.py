@@ -22,7 +22,7 @@ import yaml
 
 import samplers
 from conftest import REPO, run_posterior
-from experiments import cli, experiment, runs
+from experiments import build, cli, runs
 
 # Checkpoints after steps 500 (burn-in), 1000, 1500, ..., 3000.
 CONFIG = {
@@ -284,7 +284,7 @@ def test_a_diverged_run_stops_and_keeps_the_last_checkpoint_before_the_divergenc
     monkeypatch.setattr(cli, "use_cpu_cores", lambda count: count)
     monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)
     # The config's step until step 1200, then one no chain survives.
-    monkeypatch.setattr(experiment, "build_schedule", lambda config: lambda step: jnp.where(step < 1200, 1e-4, 1e3))
+    monkeypatch.setattr(build, "build_schedule", lambda config: lambda step: jnp.where(step < 1200, 1e-4, 1e3))
     assert cli.main(["run", str(write_config(tmp_path)), "--results", str(tmp_path / "results")]) == 3
     assert "became non-finite at step 12" in capsys.readouterr().err
     directory = run_directory(tmp_path / "results")

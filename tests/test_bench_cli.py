@@ -22,7 +22,7 @@ def assert_one_line_refusal(completed, cause: str) -> None:
 @pytest.mark.slow  # about 25 s on 2 cores, compiling every contender
 def test_bench_sgmcmc_quick_prints_the_tables(tmp_path):
     output = tmp_path / "bench.json"
-    completed = run_posterior("bench", "sgmcmc", "--quick", "--cpu-devices", "2", "--output", str(output), timeout=120)
+    completed = run_posterior("bench", "sgmcmc", "--quick", "--cpu-devices", "2", "--output", str(output), timeout=300)
 
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = completed.stdout

@@ -2,9 +2,9 @@
 
 ``results/<experiment>/<dataset>/split-<k>/seed-<s>/`` holds ``config.yaml``,
 ``metrics.json``, ``predictive.npz``, ``plots/*.png`` and ``log.txt``
-(docs/design.md#run-directories). Files are written to a temporary name and renamed into place, and a run's directory is filled in a staging
-directory that takes its place when complete, so an interrupted run never leaves a
-half-written file and a forced re-run replaces the old results only once the new ones exist.
+(docs/design.md#run-directories). Files are written to a temporary name and renamed
+into place, and a run's directory is filled in a staging directory that takes its place
+when complete, so an interrupted run never leaves a half-written file and a forced re-run replaces the old results only once the new ones exist.
 """
 
 import contextlib

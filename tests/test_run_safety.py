@@ -14,19 +14,15 @@ import numpy as np
 import pytest
 import yaml
 
+import test_run_identity
 from conftest import REPO, posterior_command, run_posterior
 from experiments import config as configs
 from experiments import reference, rundir, runlock, runs
 from samplers import checkpoint
 
-QUICK = {
-    "name": "quick",
-    "data": {"name": "toy1d"},
-    "model": {"width": 8, "depth": 1},
-    "sampler": {"name": "sgld", "step_size": 1e-4},
-    "sampling": {"num_chains": 2, "num_steps": 300, "burn_in": 100, "thin": 20, "batch_size": 16},
-    "checkpoint": {"every": 100},
-}
+# The identity tests' quick run, seed 0 and long enough for three checkpoints.
+QUICK = {**test_run_identity.QUICK, "seed": 0, "sampling": {**test_run_identity.QUICK["sampling"], "num_steps": 300},
+         "checkpoint": {"every": 100}}
 DIRECTORY = ("quick", "toy1d", "split-0", "seed-0")
 
 

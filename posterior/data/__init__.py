@@ -53,7 +53,8 @@ def load(name: str, *, root: str | os.PathLike | None = None, split: int = 0) ->
     """
     if name in UCI_DATASETS:
         if root is None:
-            raise DataFolderNotFound(f"{name} is a UCI data set: pass root, the folder holding one sub-folder per data set")
+            raise DataFolderNotFound(f"{name} is a UCI data set: pass root, the folder holding one sub-folder per "
+                                     f"data set")
         return load_uci(root, name, split)
     if name in IMAGE_DATASETS:
         if root is None:

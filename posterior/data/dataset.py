@@ -114,7 +114,8 @@ def _mean_and_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
-def _standardise(name: str, parts: dict[str, np.ndarray], dtype) -> tuple[dict[str, np.ndarray], float, float]:
+def _standardise(name: str, parts: dict[str, np.ndarray],
+                 dtype) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The training part's columns (``parts``' first) shifted and scaled, every part in
     ``dtype``, with that mean and scale.
 

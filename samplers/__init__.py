@@ -3,7 +3,7 @@
 Knows nothing about networks: every sampler takes ``logdensity_fn(params, batch)``.
 """
 
-from samplers import checkpoint, schedules
+from samplers import checkpoint, programs, schedules
 from samplers.base import SamplingAlgorithm, SGMCMCInfo
 from samplers.entropy_mcmc import entropy_mcmc
 from samplers.gibbs import with_gibbs
@@ -22,6 +22,7 @@ __all__ = [
     "entropy_mcmc",
     "hmc",
     "make_mesh",
+    "programs",
     "sa_sgld",
     "sample",
     "schedules",

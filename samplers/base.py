@@ -8,8 +8,16 @@ with at least ``weight``: the weight a draw carries in every expectation (1.0 ex
 time-rescaled samplers). Because the shape matches blackjax's, a blackjax kernel such as
 ``blackjax.nuts(...)`` can be handed to :func:`samplers.sample` unchanged; the driver
 treats a missing ``weight`` as 1.0.
+
+The constructors here build ``init`` and ``step`` as ``jax.tree_util.Partial`` objects:
+module-level functions with their arguments bound as pytree leaves. Numbers among those
+leaves (step sizes, friction, temperature, a schedule's constants) are what
+:func:`samplers.sample` passes to its compiled programs at run time; everything else (the
+log density, :class:`Static` settings) identifies the program. Two samplers that differ
+only in numbers therefore run the same compiled code.
 """
 
+import dataclasses
 import math
 from typing import Any, Callable, NamedTuple
 
@@ -38,6 +46,15 @@ class SamplingAlgorithm(NamedTuple):
     init: Callable[..., Any]
     step: Callable[..., tuple[Any, Any]]
     full_batch: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    """A sampler setting that shapes its compiled program (a loop length, a branch taken
+    in Python), bound into a ``Partial`` beside the run-time numbers: programs are told
+    apart by its value, and it is never traced."""
+
+    value: Any
 
 
 def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from samplers.base import (
     ArrayTree,
@@ -79,7 +80,11 @@ STATES = {"theta": EntropyMCMCState, "anchor": AnchorPositionState, "both": Pair
 def init(position: ArrayTree, predict_with: str = "theta") -> EntropyMCMCState:
     """The state at ``position``, with the anchor starting there too; ``predict_with``
     (``theta``, ``anchor`` or ``both``) chooses what the state's ``position`` is."""
-    return STATES[predict_with](position, position, jnp.zeros((), jnp.int32))
+    return _init(STATES[predict_with], position)
+
+
+def _init(state_type: type[EntropyMCMCState], position: ArrayTree) -> EntropyMCMCState:
+    return state_type(position, position, jnp.zeros((), jnp.int32))
 
 
 def _squared_distance(a: ArrayTree, b: ArrayTree) -> jax.Array:
@@ -157,13 +162,12 @@ def entropy_mcmc(
     check_positive("eta", eta)
     if predict_with not in STATES:
         raise ValueError(f"predict_with must be one of {', '.join(STATES)}, got {predict_with!r}")
-    schedule = as_schedule(step_size)
+    step = Partial(_step, logdensity_fn, as_schedule(step_size), eta, temperature, max_grad_norm)
+    return SamplingAlgorithm(Partial(_init, STATES[predict_with]), step)
+
+
+def _step(logdensity_fn: LogDensityFn, schedule: Schedule, eta: float, temperature: float,
+          max_grad_norm: float | None, key: PRNGKey, state: EntropyMCMCState,
+          batch: ArrayTree = None) -> tuple[EntropyMCMCState, SGMCMCInfo]:
     kernel = build_kernel(eta, max_grad_norm)
-
-    def step_fn(key: PRNGKey, state: EntropyMCMCState, batch: ArrayTree = None):
-        return kernel(key, state, batch, logdensity_fn, schedule(state.step), temperature)
-
-    def init_fn(position: ArrayTree) -> EntropyMCMCState:
-        return init(position, predict_with)
-
-    return SamplingAlgorithm(init_fn, step_fn)
+    return kernel(key, state, batch, logdensity_fn, schedule(state.step), temperature)

@@ -19,6 +19,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
 
@@ -67,24 +68,19 @@ def with_gibbs(
     """
     if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
         raise ValueError(f"every must be a positive integer, got {every!r}")
-    every = int(every)
+    step = Partial(_step, algorithm.step, update_fn, int(every))
+    return SamplingAlgorithm(algorithm.init, step, full_batch=getattr(algorithm, "full_batch", False))
 
+
+def _step(inner_step: Callable, update_fn: Callable[[PRNGKey, ArrayTree], ArrayTree], every: int, key: PRNGKey,
+          state, batch: ArrayTree = None):
     def gibbs(key: PRNGKey, position: ArrayTree) -> ArrayTree:
         updated = update_fn(key, position)
         # Both branches of the cond must have identical types.
         return jax.tree.map(lambda new, old: jnp.asarray(new, jnp.result_type(old)), updated, position)
 
-    def step_fn(key: PRNGKey, state, batch: ArrayTree = None):
-        step_key, gibbs_key = jax.random.split(key)
-        # Without data the driver calls ``step(key, state)``, as blackjax kernels take it.
-        state, info = algorithm.step(step_key, state) if batch is None else algorithm.step(step_key, state, batch)
-        position = jax.lax.cond(
-            state.step % every == 0,
-            gibbs,
-            lambda _, position: position,
-            gibbs_key,
-            state.position,
-        )
-        return state._replace(position=position), info
-
-    return SamplingAlgorithm(algorithm.init, step_fn, full_batch=getattr(algorithm, "full_batch", False))
+    step_key, gibbs_key = jax.random.split(key)
+    # Without data the driver calls ``step(key, state)``, as blackjax kernels take it.
+    state, info = inner_step(step_key, state) if batch is None else inner_step(step_key, state, batch)
+    position = jax.lax.cond(state.step % every == 0, gibbs, lambda _, position: position, gibbs_key, state.position)
+    return state._replace(position=position), info

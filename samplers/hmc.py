@@ -43,9 +43,10 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import Partial
 
-from samplers.base import (ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, check_integer, check_positive,
-                           normal_like)
+from samplers.base import (ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, check_integer,
+                           check_positive, normal_like)
 
 __all__ = [
     "DualAveragingState",
@@ -227,31 +228,24 @@ def init(position: ArrayTree, batch: ArrayTree, logdensity_fn: LogDensityFn, ste
     return HMCState(position, total, terms, grad, jnp.zeros((), jnp.int32), _dual_averaging_init(step_size))
 
 
-def build_kernel(
-    num_integration_steps: int,
-    *,
-    target_acceptance_rate: float = 0.8,
-    adaptation_steps: int = 0,
-    max_trajectory_length: float | None = None,
-) -> Callable:
+def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False) -> Callable:
     """The HMC transition as a function of the target and its hyperparameters.
 
     Args:
         num_integration_steps: ``L``, the leapfrog steps per trajectory (the most, when
             ``max_trajectory_length`` caps it).
-        target_acceptance_rate: what dual averaging steers the acceptance rate toward.
-        adaptation_steps: adapt the step size while ``state.step`` is below this, then
-            use the averaged step size for good.
-        max_trajectory_length: take ``min(L, max(1, floor(max_trajectory_length /
-            epsilon)))`` leapfrog steps, so that ``L epsilon`` stays below it (None: always
-            ``L``, a loop of static length).
+        adapt_step_size: whether the state's dual averaging chooses the step size while
+            ``state.step`` is below ``adaptation_steps`` (and its average after).
 
     Returns:
         ``kernel(key, state, batch, logdensity_fn, step_size, inverse_mass_matrix,
-        temperature)`` returning ``(state, info)``; ``step_size`` is used as it is when
-        ``adaptation_steps`` is 0 (otherwise the state's dual averaging decides), and
-        ``inverse_mass_matrix`` is a pytree like the position (leaves broadcastable to
-        its leaves).
+        temperature, *, target_acceptance_rate, adaptation_steps, max_trajectory_length)``
+        returning ``(state, info)``. ``step_size`` is used as it is without adaptation;
+        ``inverse_mass_matrix`` is a pytree like the position (leaves broadcastable to its
+        leaves); ``max_trajectory_length`` (or None) caps the leapfrog steps at
+        ``min(L, max(1, floor(max_trajectory_length / epsilon)))``. Without adaptation and
+        with a cap, ``step_size`` and the cap must be Python numbers, so that the loop has
+        a length known when it is compiled.
     """
 
     def leapfrog(value_and_grad, batch, state, momentum, step_size, inverse_mass, temperature, num_steps):
@@ -275,7 +269,7 @@ def build_kernel(
         # rest, which would still cost their gradients.
         return jax.lax.fori_loop(0, num_steps, one_step, carry)
 
-    def capped_num_steps(xp, step_size):
+    def capped_num_steps(xp, step_size, max_trajectory_length):
         """``min(L, max(1, floor(max_trajectory_length / epsilon)))`` in NumPy or JAX (``xp``)."""
         if max_trajectory_length is None:
             return num_integration_steps
@@ -290,18 +284,24 @@ def build_kernel(
         step_size: float,
         inverse_mass_matrix: ArrayTree,
         temperature: float,
+        *,
+        target_acceptance_rate: float,
+        adaptation_steps: int,
+        max_trajectory_length: float | None,
     ) -> tuple[HMCState, HMCInfo]:
         momentum_key, accept_key = jax.random.split(key)
         adapting = state.step < adaptation_steps
         adaptation = state.adaptation
-        if adaptation_steps == 0:
+        if not adapt_step_size and max_trajectory_length is not None:
             # The step size exactly as given (exp(log(x)) is not x in float32), and with it a
             # number of leapfrog steps known now, so that the loop has a static length.
             step_size = np.float32(step_size)
-            num_steps = int(capped_num_steps(np, step_size))
+            num_steps = int(capped_num_steps(np, step_size, max_trajectory_length))
+        elif not adapt_step_size:
+            step_size, num_steps = jnp.asarray(step_size, jnp.float32), num_integration_steps
         else:
             step_size = jnp.exp(jnp.where(adapting, adaptation.log_step_size, adaptation.log_step_size_avg))
-            num_steps = capped_num_steps(jnp, step_size)
+            num_steps = capped_num_steps(jnp, step_size, max_trajectory_length)
 
         # p ~ N(0, M): standard normal scaled by sqrt(M) = 1 / sqrt(M^-1).
         momentum = jax.tree.map(lambda n, m: (n * jax.lax.rsqrt(jnp.asarray(m, jnp.float32))).astype(n.dtype),
@@ -425,37 +425,56 @@ def hmc(
     check_positive("temperature", temperature)
     if inverse_mass_matrix is not None:
         inverse_mass_matrix = _check_inverse_mass_matrix(inverse_mass_matrix)
-    kernel = build_kernel(
-        num_integration_steps,
-        target_acceptance_rate=float(target_acceptance_rate),
-        adaptation_steps=adaptation_steps,
-        max_trajectory_length=None if max_trajectory_length is None else float(max_trajectory_length),
-    )
+    if max_trajectory_length is not None:
+        max_trajectory_length = float(max_trajectory_length)
     step_size = float(step_size)
-    temperature = float(temperature)
+    if adaptation_steps == 0 and max_trajectory_length is not None:
+        # The loop's length follows from these two when the program is built.
+        step_size, max_trajectory_length = Static(step_size), Static(max_trajectory_length)
+    settings = Static((int(num_integration_steps), adaptation_steps > 0))
+    step = Partial(_step, logdensity_fn, settings, step_size, inverse_mass_matrix, float(temperature),
+                   float(target_acceptance_rate), int(adaptation_steps), max_trajectory_length)
+    init = Partial(_init, logdensity_fn, step_size, inverse_mass_matrix)
+    return SamplingAlgorithm(init, step, full_batch=True)
 
-    def inverse_mass_for(position: ArrayTree) -> ArrayTree:
-        if inverse_mass_matrix is None:
-            return jax.tree.map(lambda x: jnp.ones((), jnp.float32), position)
-        if jax.tree.structure(inverse_mass_matrix) != jax.tree.structure(position):
-            raise ValueError(
-                f"inverse_mass_matrix must have the position's structure {jax.tree.structure(position)}, "
-                f"got {jax.tree.structure(inverse_mass_matrix)}")
-        for m, x in zip(jax.tree.leaves(inverse_mass_matrix), jax.tree.leaves(position)):
-            try:
-                fits = jnp.broadcast_shapes(jnp.shape(m), jnp.shape(x)) == jnp.shape(x)
-            except ValueError:
-                fits = False
-            if not fits:
-                raise ValueError(f"inverse_mass_matrix leaf of shape {jnp.shape(m)} does not broadcast to the "
-                                 f"position's leaf of shape {jnp.shape(x)}")
-        return inverse_mass_matrix
 
-    def init_fn(position: ArrayTree, batch: ArrayTree = None) -> HMCState:
-        inverse_mass_for(position)  # a mismatched mass matrix fails here, not inside the loop
-        return init(position, batch, logdensity_fn, step_size)
+def _value(setting: Any) -> Any:
+    return setting.value if isinstance(setting, Static) else setting
 
-    def step_fn(key: PRNGKey, state: HMCState, batch: ArrayTree = None) -> tuple[HMCState, HMCInfo]:
-        return kernel(key, state, batch, logdensity_fn, step_size, inverse_mass_for(state.position), temperature)
 
-    return SamplingAlgorithm(init_fn, step_fn, full_batch=True)
+def _inverse_mass_for(inverse_mass_matrix: ArrayTree | None, position: ArrayTree) -> ArrayTree:
+    """The diagonal of ``M^-1`` for ``position``: ones without a matrix; a matrix that does
+    not fit the position is refused naming the mismatch."""
+    if inverse_mass_matrix is None:
+        return jax.tree.map(lambda x: jnp.ones((), jnp.float32), position)
+    if jax.tree.structure(inverse_mass_matrix) != jax.tree.structure(position):
+        raise ValueError(
+            f"inverse_mass_matrix must have the position's structure {jax.tree.structure(position)}, "
+            f"got {jax.tree.structure(inverse_mass_matrix)}")
+    for m, x in zip(jax.tree.leaves(inverse_mass_matrix), jax.tree.leaves(position)):
+        try:
+            fits = jnp.broadcast_shapes(jnp.shape(m), jnp.shape(x)) == jnp.shape(x)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"inverse_mass_matrix leaf of shape {jnp.shape(m)} does not broadcast to the "
+                             f"position's leaf of shape {jnp.shape(x)}")
+    return inverse_mass_matrix
+
+
+def _init(logdensity_fn: LogDensityFn, step_size: float | Static, inverse_mass_matrix: ArrayTree | None,
+          position: ArrayTree, batch: ArrayTree = None) -> HMCState:
+    _inverse_mass_for(inverse_mass_matrix, position)  # a mismatched mass matrix fails here, not inside the loop
+    return init(position, batch, logdensity_fn, _value(step_size))
+
+
+def _step(logdensity_fn: LogDensityFn, settings: Static, step_size: float | Static,
+          inverse_mass_matrix: ArrayTree | None, temperature: float, target_acceptance_rate: float,
+          adaptation_steps: int, max_trajectory_length: float | Static | None, key: PRNGKey, state: HMCState,
+          batch: ArrayTree = None) -> tuple[HMCState, HMCInfo]:
+    num_integration_steps, adapt_step_size = settings.value
+    kernel = build_kernel(num_integration_steps, adapt_step_size=adapt_step_size)
+    return kernel(key, state, batch, logdensity_fn, _value(step_size),
+                  _inverse_mass_for(inverse_mass_matrix, state.position), temperature,
+                  target_acceptance_rate=target_acceptance_rate, adaptation_steps=adaptation_steps,
+                  max_trajectory_length=_value(max_trajectory_length))

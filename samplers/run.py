@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from samplers import checkpoint, minibatch
+from samplers import checkpoint, minibatch, programs
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm, check_integer
 from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
 
@@ -54,8 +54,9 @@ class SampleResult(NamedTuple):
         online: per chain, the sum over kept draws of ``on_sample(position, weight)``
             (None without ``on_sample``); leaves of shape ``(chain, ...)``.
         state: the sampler states after the last step, leading axis ``chain``, on device.
-        timings: ``compile_seconds`` (all programs) and ``sampling_seconds`` (the rest of
-            the call).
+        timings: ``compile_seconds`` (what this call compiled), ``sampling_seconds`` (the
+            rest of the call) and ``compilations`` (how many programs it compiled: 0 when
+            an earlier call's programs fit).
         diverged_at: ``(chain,)`` int, the first step ``t`` (1 .. ``num_steps``) after
             which the chain's position, or the ``info.logdensity`` its step reported, was
             not finite; 0 when the starting position was not; -1 for a chain that stayed
@@ -241,31 +242,6 @@ class _Stepper(NamedTuple):
             carry = self.refresh_permutations(carry)
         return self.step_within_epoch(carry, data)
 
-    def advance(self, carry: _Carry, data, num: jax.Array) -> _Carry:
-        """``num`` steps, in pieces that end at block boundaries (epochs, with minibatches).
-
-        A whole block runs as a loop of static length: on GPUs a loop whose trip count is
-        only known at run time reads its condition back to the host every iteration, which
-        costs more than a small model's step. Only the pieces at either end of a call have
-        run-time lengths, and the check for a new epoch happens once per piece.
-        """
-        block = _FULL_BATCH_BLOCK if self.batch_size is None else self.steps_per_epoch
-
-        def one_step(_, carry):
-            return self.step_within_epoch(carry, data)[0]
-
-        def piece(loop):
-            carry, remaining = loop
-            if self.batch_size is not None:
-                carry = self.refresh_permutations(carry)
-            length = jnp.minimum(remaining, block - carry.step % block)
-            carry = jax.lax.cond(length == block,
-                                 lambda c: jax.lax.fori_loop(0, block, one_step, c),
-                                 lambda c: jax.lax.fori_loop(0, length, one_step, c), carry)
-            return carry, remaining - length
-
-        return jax.lax.while_loop(lambda loop: loop[1] > 0, piece, (carry, num))[0]
-
     @staticmethod
     def draw(carry: _Carry, info: Any, *, keep_samples: bool) -> tuple[Any, jax.Array, dict[str, jax.Array]]:
         """What is kept of every chain after a step: ``(position or None, weight, scalar info)``."""
@@ -277,45 +253,59 @@ class _Stepper(NamedTuple):
         """The shapes of :meth:`draw` for the chains of ``carry`` (leading axis ``chain``)."""
         return jax.eval_shape(lambda c: self.draw(*self.step(c, data), keep_samples=keep_samples), carry)
 
-    def record(self, carry: _Carry, online, data, num: jax.Array, thin: jax.Array, *, buffer_size: int,
-               keep_samples: bool, on_sample) -> tuple[_Carry, Any, Any]:
-        """``num`` draws, ``thin`` steps apart, written into buffers of ``buffer_size`` rows.
+    def run_chunk(self, carry: _Carry, online, data, end: jax.Array, burn_in: jax.Array, thin: jax.Array,
+                  kept_before: jax.Array, *, buffer_size: int, keep_samples: bool, on_sample) -> tuple[_Carry, Any, Any]:
+        """Steps until ``carry.step == end``, keeping the draws after steps ``burn_in + k thin``.
 
-        Returns the carry, the updated ``on_sample`` sums and ``(positions or None,
-        weights, scalar info)`` buffers with a leading draw axis (rows past ``num`` unused).
+        Draw ``k`` goes to row ``k - 1 - kept_before`` of buffers of ``buffer_size`` rows
+        (the caller ends the chunk before they overflow), and ``on_sample`` of it is added
+        to ``online``. Returns the carry, the sums and ``(positions or None, weights,
+        scalar info)`` buffers with a leading draw axis.
+
+        The steps run in pieces that end at block boundaries (epochs, with minibatches) and
+        at draws. A whole block runs as a loop of static length: on GPUs a loop whose trip
+        count is only known at run time reads its condition back to the host every
+        iteration, which costs more than a small model's step. Only pieces cut short by a
+        draw or the chunk's end have run-time lengths. The step is written into the
+        program twice (once per kind of loop), and nothing else is: a draw reads the state
+        and the info the last step left in the loop's carry.
         """
+        block = _FULL_BATCH_BLOCK if self.batch_size is None else self.steps_per_epoch
+        weight_and_info = functools.partial(self.draw, keep_samples=False)
+        _, *info_shapes = jax.eval_shape(lambda c: weight_and_info(*self.step(c, data)), carry)
         template = self.draw_shapes(carry, data, keep_samples=keep_samples)
         buffers = jax.tree.map(lambda x: jnp.zeros((buffer_size,) + x.shape, x.dtype), template)
 
-        def one_draw(i, loop):
-            carry, online, buffers = loop
-            carry, info = self.step(self.advance(carry, data, thin - 1), data)
-            draw = self.draw(carry, info, keep_samples=keep_samples)
-            buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, i, 0), buffers, draw)
+        def stepped(_, loop):
+            carry, info = self.step_within_epoch(loop[0], data)
+            return carry, weight_and_info(carry, info)[1:]
+
+        def record(carry, last, online, buffers):
+            row = (carry.step - burn_in) // thin - 1 - kept_before
+            draw = (carry.states.position if keep_samples else None, *last)
+            buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, row, 0), buffers, draw)
             if on_sample is not None:
-                online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, draw[1]))
-            return carry, online, buffers
+                online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, last[0]))
+            return online, buffers
 
-        return jax.lax.fori_loop(0, num, one_draw, (carry, online, buffers))
+        def piece(loop):
+            carry, last, online, buffers = loop
+            if self.batch_size is not None:
+                carry = self.refresh_permutations(carry)
+            past_burn_in = jnp.maximum(carry.step - burn_in, 0)
+            next_draw = burn_in + (past_burn_in // thin + 1) * thin
+            length = jnp.minimum(jnp.minimum(end, next_draw) - carry.step, block - carry.step % block)
+            carry, last = jax.lax.cond(length == block,
+                                       lambda loop: jax.lax.fori_loop(0, block, stepped, loop),
+                                       lambda loop: jax.lax.fori_loop(0, length, stepped, loop), (carry, last))
+            online, buffers = jax.lax.cond(carry.step == next_draw, record, lambda c, l, o, b: (o, b),
+                                           carry, last, online, buffers)
+            return carry, last, online, buffers
 
-
-class _Programs:
-    """Chain-local functions compiled under ``shard_map`` on first use, with the time spent."""
-
-    def __init__(self, mesh: Mesh):
-        self.mesh = mesh
-        self.compile_seconds = 0.0
-        self._compiled: dict[str, Any] = {}
-
-    def run(self, name: str, function, args, in_specs, out_specs, *, donate_first: bool = True):
-        """Call the program ``name`` on ``args``, compiling ``function`` the first time."""
-        if name not in self._compiled:
-            # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
-            mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
-            began = time.perf_counter()
-            self._compiled[name] = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile()
-            self.compile_seconds += time.perf_counter() - began
-        return self._compiled[name](*args)
+        last = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tuple(info_shapes))
+        carry, _, online, buffers = jax.lax.while_loop(lambda loop: loop[0].step < end, piece,
+                                                       (carry, last, online, buffers))
+        return carry, online, buffers
 
 
 _CHAINS = PartitionSpec(CHAIN_AXIS)
@@ -375,6 +365,20 @@ def sample(
     and a call that differs in those is refused. The driver cannot see the sampler's
     hyperparameters: pass them in ``checkpoint_identity`` (``posterior run`` passes its
     whole config) so that a call with another ``alg`` cannot resume the wrong run.
+
+    Compilation: a call runs two programs, one that starts the chains and one that takes
+    a chunk of steps, and keeps them for the rest of the process
+    (:mod:`samplers.programs`). A later call compiles again only when something the
+    programs are built from differs: the sampler's kind and its functions (the same
+    ``logdensity_fn`` object, not an equal one), its static settings (HMC's
+    ``num_integration_steps``, whether a gradient is clipped or a scale adapted), a
+    callable ``init_params`` or ``on_sample`` (again the same object), the shapes and
+    dtypes of the start and the data, ``num_chains``, ``batch_size``, ``keep_samples``,
+    the draws per chunk (``min(num_draws, chunk_size // thin)``) and the mesh. Numbers
+    (step sizes, friction, temperature, the constants of :mod:`samplers.schedules`,
+    SA-SGLD's clock, Entropy-MCMC's ``eta``, an array ``init_params``) are run-time
+    arguments, as are ``num_steps``, ``burn_in`` and ``thin``: a sweep over them compiles
+    once. ``result.timings["compilations"]`` counts what this call compiled.
 
     Args:
         alg: the sampler; ``alg.step(key, state, batch)`` (or ``alg.step(key, state)``
@@ -449,14 +453,29 @@ def sample(
     num_draws = (num_steps - burn_in) // thin
     draws_per_chunk = max(1, min(num_draws, chunk_size // thin))
     start = time.perf_counter()
-    stepper, programs = _Stepper(alg, data_size, batch_size, data_shards), _Programs(mesh)
+    stepper = _Stepper(alg, data_size, batch_size, data_shards)
+    # The sampler's and the start's numbers are arguments of the programs, not constants in them.
+    algorithm, start_from = programs.split((alg.init, alg.step)), programs.split(init_params)
+    program_key = None if algorithm.key is None or start_from.key is None else (
+        algorithm.key, start_from.key, on_sample, data_size, batch_size, data_shards, keep_samples, draws_per_chunk)
+    try:
+        hash(program_key)
+    except TypeError:  # an on_sample that cannot be hashed
+        program_key = None
+    compiled = programs.Programs(mesh, program_key)
     if checkpoint_dir is not None:  # hashed on the host, before the data goes to the devices
         identity = _identity(key, data, checkpoint_identity, num_chains=num_chains, num_steps=num_steps,
                              burn_in=burn_in, thin=thin, batch_size=batch_size, keep_samples=keep_samples)
 
     chain_keys = put(jax.random.split(key, num_chains), chain_sharding(mesh))
     data = None if data is None else put(data, NamedSharding(mesh, data_spec))
-    initial_carry = functools.partial(stepper.initial_carry, init_params=init_params)
+    algorithm_numbers = put(algorithm.numbers, replicated(mesh))
+    start_numbers = put(start_from.numbers, replicated(mesh))
+
+    def with_numbers(numbers) -> _Stepper:
+        init, step = algorithm.rebuild(numbers)
+        return stepper._replace(alg=alg._replace(init=init, step=step))
+
     # Shapes are taken outside the mesh, where there is no 'data' axis to slice batches by
     # (slicing changes no shape a chain carries or keeps).
     outside_mesh = stepper._replace(data_shards=1)
@@ -469,14 +488,22 @@ def sample(
         online_shapes = jax.tree.map(lambda s: jax.ShapeDtypeStruct((num_chains,) + s.shape, s.dtype), shapes)
     draw_shapes = outside_mesh.draw_shapes(carry_shapes, data, keep_samples=keep_samples)
 
+    def initialise(numbers, start_numbers, chain_keys, data):
+        return with_numbers(numbers).initial_carry(chain_keys, data, init_params=start_from.rebuild(start_numbers))
+
+    def run_chunk(carry, online, numbers, data, end, burn_in, thin, kept_before):
+        return with_numbers(numbers).run_chunk(carry, online, data, end, burn_in, thin, kept_before,
+                                               buffer_size=draws_per_chunk, keep_samples=keep_samples,
+                                               on_sample=on_sample)
+
     saved = None
     if checkpoint_dir is not None:
         checkpoint_dir = pathlib.Path(checkpoint_dir)
         saved = checkpoint.load(checkpoint_dir, identity=identity, draw_template=draw_shapes,
                                 state_template={"carry": carry_shapes, "online": online_shapes})
     if saved is None:
-        carry = programs.run("initialise", initial_carry, (chain_keys, data), (_CHAINS, data_spec), _CARRY_SPECS,
-                             donate_first=False)
+        carry = compiled.run("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
+                             (_WHOLE, _WHOLE, _CHAINS, data_spec), _CARRY_SPECS, donate_first=False)
         online = None if online_shapes is None else jax.tree.map(
             lambda s: put(np.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
         step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []
@@ -488,17 +515,18 @@ def sample(
         draw_files = list(saved.draw_files)
         chunks = [saved.draws]
 
-    def run_advance(carry, num):
-        return programs.run("advance", stepper.advance, (carry, data, jnp.int32(num)),
-                            (_CARRY_SPECS, data_spec, _WHOLE), _CARRY_SPECS)
+    def draws_by(step: int) -> int:
+        """How many draws are kept once ``step`` steps are taken."""
+        return min(max(step - burn_in, 0) // thin, num_draws)
 
-    record = functools.partial(stepper.record, buffer_size=draws_per_chunk, keep_samples=keep_samples,
-                               on_sample=on_sample)
-
-    def run_record(carry, online, num):
-        return programs.run("record", record, (carry, online, data, jnp.int32(num), jnp.int32(thin)),
-                            (_CARRY_SPECS, _CHAINS, data_spec, _WHOLE, _WHOLE),
-                            (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
+    def chunk_end(step: int) -> int:
+        """Where the chunk from ``step`` ends: ``chunk_size`` steps into the burn-in (at most
+        to its end), then after ``draws_per_chunk`` draws, then ``chunk_size`` steps on."""
+        if step < burn_in:
+            return min(step + chunk_size, burn_in)
+        if draws_by(step) < num_draws:
+            return burn_in + min(draws_by(step) + draws_per_chunk, num_draws) * thin
+        return min(step + chunk_size, num_steps)
 
     def save_checkpoint():
         """The draws kept since the last checkpoint, then the state that lists them."""
@@ -509,7 +537,7 @@ def sample(
             if jax.process_index() == 0:
                 checkpoint.save_draws(checkpoint_dir, new_draws, first=kept_before, identity=identity)
             draw_files.append(name)
-        seconds = earlier_seconds + time.perf_counter() - start - programs.compile_seconds
+        seconds = earlier_seconds + time.perf_counter() - start - compiled.compile_seconds
         state = fetch({"carry": carry, "online": online})  # every process takes part in gathering
         if jax.process_index() == 0:  # one writer, on a file system every process reads
             checkpoint.save(checkpoint_dir, state, identity=identity, step=step, draw_files=draw_files,
@@ -520,22 +548,21 @@ def sample(
     bar = tqdm(total=num_steps, initial=step, unit="step", leave=False,
                disable=None if progress is None else not progress)
     last_checkpoint, saved_chunks = step, len(chunks)
+    scalars = [jnp.int32(value) for value in (burn_in, thin)]
     try:
         while step < num_steps:
-            if step < burn_in:
-                num = min(chunk_size, burn_in - step)
-                carry = run_advance(carry, num)
-            elif kept < num_draws:
-                draws = min(draws_per_chunk, num_draws - kept)
-                carry, online, buffers = run_record(carry, online, draws)
+            end = chunk_end(step)
+            carry, online, buffers = compiled.run(
+                "chunk", run_chunk, (carry, online, algorithm_numbers, data, jnp.int32(end), *scalars,
+                                     jnp.int32(kept)),
+                (_CARRY_SPECS, _CHAINS, _WHOLE, data_spec, _WHOLE, _WHOLE, _WHOLE, _WHOLE),
+                (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
+            draws = draws_by(end) - kept
+            if draws:
                 chunks.append(jax.tree.map(lambda b, n=draws: b[:n], fetch(buffers)))
                 kept += draws
-                num = draws * thin
-            else:
-                num = min(chunk_size, num_steps - step)
-                carry = run_advance(carry, num)
-            step += num
-            bar.update(num)
+            bar.update(end - step)
+            step = end
             # Reading the flags back also waits for the chunk, so the bar keeps time.
             diverged = (fetch(carry.diverged_at) >= 0).any()
             if stop_on_divergence and diverged:
@@ -551,14 +578,15 @@ def sample(
         samples, weights, info = jax.tree.map(lambda *parts: np.swapaxes(np.concatenate(parts), 0, 1), *chunks)
     else:
         samples, weights, info = jax.tree.map(lambda s: np.zeros((s.shape[0], 0) + s.shape[1:], s.dtype), draw_shapes)
-    sampling_seconds = earlier_seconds + time.perf_counter() - start - programs.compile_seconds
+    sampling_seconds = earlier_seconds + time.perf_counter() - start - compiled.compile_seconds
     return SampleResult(
         samples=samples,
         weights=weights,
         info=info,
         online=None if online is None else fetch(online),
         state=carry.states,
-        timings={"compile_seconds": programs.compile_seconds, "sampling_seconds": sampling_seconds},
+        timings={"compile_seconds": compiled.compile_seconds, "sampling_seconds": sampling_seconds,
+                 "compilations": compiled.compilations},
         diverged_at=fetch(carry.diverged_at),
         num_steps_taken=step,
     )

@@ -30,6 +30,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from samplers.base import (
     ArrayTree,
@@ -191,13 +192,16 @@ def sa_sgld(
     if not smallest < largest:
         raise ValueError(f"smallest={smallest} must be below largest={largest}")
     clock = Clock(alpha, power, omega, smallest, largest, exponent)
-    schedule = as_schedule(step_size)
+    step = Partial(_step, logdensity_fn, clock, as_schedule(step_size), temperature, max_grad_norm)
+    return SamplingAlgorithm(Partial(_init, logdensity_fn, clock), step)
+
+
+def _init(logdensity_fn: LogDensityFn, clock: Clock, position: ArrayTree, batch: ArrayTree = None) -> SASGLDState:
+    return init(position, batch, logdensity_fn, clock)
+
+
+def _step(logdensity_fn: LogDensityFn, clock: Clock, schedule: Schedule, temperature: float,
+          max_grad_norm: float | None, key: PRNGKey, state: SASGLDState,
+          batch: ArrayTree = None) -> tuple[SASGLDState, SGMCMCInfo]:
     kernel = build_kernel(clock, max_grad_norm)
-
-    def init_fn(position: ArrayTree, batch: ArrayTree = None) -> SASGLDState:
-        return init(position, batch, logdensity_fn, clock)
-
-    def step_fn(key: PRNGKey, state: SASGLDState, batch: ArrayTree = None):
-        return kernel(key, state, batch, logdensity_fn, schedule(state.step), schedule(state.step + 1), temperature)
-
-    return SamplingAlgorithm(init_fn, step_fn)
+    return kernel(key, state, batch, logdensity_fn, schedule(state.step), schedule(state.step + 1), temperature)

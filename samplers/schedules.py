@@ -4,14 +4,34 @@ Every sampler accepts either a float or any callable ``schedule(step) -> float``
 schedules (``optax.cosine_decay_schedule`` and friends) have exactly that signature and
 are accepted as they are. The step count is the one stored in the sampler state, so a
 schedule continues correctly across driver calls and resumes.
+
+The schedules here are ``jax.tree_util.Partial`` objects: callables whose constants are
+pytree leaves. The driver passes those leaves to its compiled programs at run time, so
+runs that differ only in a schedule's constants share one program (see
+:func:`samplers.sample`); any other callable is part of what identifies the program.
 """
 
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 Schedule = Callable[[jax.Array], jax.Array]
+
+
+def _constant(value, step):
+    del step
+    return jnp.asarray(value, jnp.float32)
+
+
+def _polynomial_decay(init_value, decay_rate, offset, step):
+    return init_value * (1.0 + jnp.asarray(step, jnp.float32) / offset) ** (-decay_rate)
+
+
+def _cyclical_cosine(init_value, cycle_length, step):
+    phase = jnp.mod(jnp.asarray(step, jnp.float32), cycle_length) / cycle_length
+    return 0.5 * init_value * (jnp.cos(jnp.pi * phase) + 1.0)
 
 
 def constant(value: float) -> Schedule:
@@ -23,12 +43,7 @@ def constant(value: float) -> Schedule:
     Returns:
         A schedule.
     """
-
-    def schedule(step):
-        del step
-        return jnp.asarray(value, jnp.float32)
-
-    return schedule
+    return Partial(_constant, float(value))
 
 
 def polynomial_decay(init_value: float, *, decay_rate: float = 0.55, offset: float = 1.0) -> Schedule:
@@ -52,11 +67,7 @@ def polynomial_decay(init_value: float, *, decay_rate: float = 0.55, offset: flo
     """
     if offset <= 0:
         raise ValueError(f"offset must be > 0, got {offset}")
-
-    def schedule(step):
-        return init_value * (1.0 + jnp.asarray(step, jnp.float32) / offset) ** (-decay_rate)
-
-    return schedule
+    return Partial(_polynomial_decay, float(init_value), float(decay_rate), float(offset))
 
 
 def cyclical_cosine(init_value: float, *, num_steps: int, num_cycles: int) -> Schedule:
@@ -81,12 +92,7 @@ def cyclical_cosine(init_value: float, *, num_steps: int, num_cycles: int) -> Sc
     if num_cycles < 1 or num_steps < num_cycles:
         raise ValueError(f"need 1 <= num_cycles <= num_steps, got num_cycles={num_cycles}, num_steps={num_steps}")
     cycle_length = -(-num_steps // num_cycles)
-
-    def schedule(step):
-        phase = jnp.mod(jnp.asarray(step, jnp.float32), cycle_length) / cycle_length
-        return 0.5 * init_value * (jnp.cos(jnp.pi * phase) + 1.0)
-
-    return schedule
+    return Partial(_cyclical_cosine, float(init_value), float(cycle_length))
 
 
 def as_schedule(step_size: float | Schedule) -> Schedule:

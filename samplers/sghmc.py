@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from samplers.base import (
     ArrayTree,
@@ -172,13 +173,17 @@ def sghmc(
         raise ValueError(f"friction must be in (0, 1], got {friction}")
     if scale_adaptation_steps < 0:
         raise ValueError(f"scale_adaptation_steps must be >= 0, got {scale_adaptation_steps}")
-    schedule = as_schedule(step_size)
+    step = Partial(_step, logdensity_fn, as_schedule(step_size), friction, temperature, scale_adaptation_steps,
+                   max_grad_norm)
+    return SamplingAlgorithm(_init_adapting if scale_adaptation_steps > 0 else init, step)
+
+
+def _init_adapting(position: ArrayTree) -> SGHMCState:
+    return init(position, adapt_scale=True)
+
+
+def _step(logdensity_fn: LogDensityFn, schedule: Schedule, friction: float, temperature: float,
+          scale_adaptation_steps: int, max_grad_norm: float | None, key: PRNGKey, state: SGHMCState,
+          batch: ArrayTree = None) -> tuple[SGHMCState, SGMCMCInfo]:
     kernel = build_kernel(scale_adaptation_steps, max_grad_norm)
-
-    def init_fn(position: ArrayTree) -> SGHMCState:
-        return init(position, adapt_scale=scale_adaptation_steps > 0)
-
-    def step_fn(key: PRNGKey, state: SGHMCState, batch: ArrayTree = None):
-        return kernel(key, state, batch, logdensity_fn, schedule(state.step), friction, temperature)
-
-    return SamplingAlgorithm(init_fn, step_fn)
+    return kernel(key, state, batch, logdensity_fn, schedule(state.step), friction, temperature)

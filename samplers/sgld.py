@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from samplers.base import (
     ArrayTree,
@@ -89,10 +90,11 @@ def sgld(
         ``SamplingAlgorithm(init, step)`` with ``step(key, state, batch=None)``.
     """
     check_sgmcmc_hyperparameters(step_size, temperature, max_grad_norm)
-    schedule = as_schedule(step_size)
+    step = Partial(_step, logdensity_fn, as_schedule(step_size), temperature, max_grad_norm)
+    return SamplingAlgorithm(init, step)
+
+
+def _step(logdensity_fn: LogDensityFn, schedule: Schedule, temperature: float, max_grad_norm: float | None,
+          key: PRNGKey, state: SGLDState, batch: ArrayTree = None) -> tuple[SGLDState, SGMCMCInfo]:
     kernel = build_kernel(max_grad_norm)
-
-    def step_fn(key: PRNGKey, state: SGLDState, batch: ArrayTree = None):
-        return kernel(key, state, batch, logdensity_fn, schedule(state.step), temperature)
-
-    return SamplingAlgorithm(init, step_fn)
+    return kernel(key, state, batch, logdensity_fn, schedule(state.step), temperature)

@@ -1,0 +1,118 @@
+"""Compiled programs kept for the life of the process, found again by what determines them.
+
+A program of the driver is determined by the sampler's structure (its functions and
+:class:`~samplers.base.Static` settings), by the shapes, dtypes and layouts of what it is
+called on, and by the driver's own settings. :func:`split` separates a pytree (a
+sampler, a start) into the numbers that can travel as run-time arguments and a hashable
+description of the rest; :class:`Programs` compiles a program the first time its key is
+seen and hands back the same executable afterwards, so a second call that changes only
+numbers (a step size, a temperature, a schedule's constants) compiles nothing.
+
+The cache holds the :data:`CAPACITY` programs used last. It keeps the functions in the
+keys alive, which is also what makes keying on their identity safe: a function object is
+never reused for another function while the cache holds it.
+"""
+
+import collections
+import numbers
+import time
+from typing import Any, Callable, Hashable, NamedTuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+__all__ = ["CAPACITY", "Split", "split", "Programs", "clear"]
+
+CAPACITY = 64
+
+_compiled: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+
+
+class Split(NamedTuple):
+    """A pytree as run-time numbers and the rest.
+
+    Attributes:
+        numbers: the leaves that are numbers or arrays, in order (passed at run time).
+        key: a hashable description of everything else (None when some part cannot be
+            hashed, and the program cannot be found again).
+        rebuild: ``rebuild(numbers) -> tree``, the tree with these numbers in place.
+    """
+
+    numbers: list
+    key: Hashable | None
+    rebuild: Callable[[list], Any]
+
+
+def _is_number(leaf: Any) -> bool:
+    # Python bools stay static: code branches on them in Python.
+    return isinstance(leaf, (jax.Array, np.ndarray, np.generic, numbers.Number)) and not isinstance(leaf, bool)
+
+
+def split(tree: Any) -> Split:
+    """Separate the numbers of ``tree`` from the static rest (see :class:`Split`)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    is_number = [_is_number(leaf) for leaf in leaves]
+    values = [jax.numpy.asarray(leaf) for leaf, number in zip(leaves, is_number) if number]
+    static = tuple(leaf for leaf, number in zip(leaves, is_number) if not number)
+    key = (treedef, tuple(is_number), static, tuple((v.shape, v.dtype, v.weak_type) for v in values))
+    try:
+        hash(key)
+    except TypeError:
+        key = None
+
+    def rebuild(new_values: list) -> Any:
+        remaining, fixed = iter(new_values), iter(static)
+        return jax.tree.unflatten(treedef, [next(remaining) if number else next(fixed) for number in is_number])
+
+    return Split(values, key, rebuild)
+
+
+def _layout(args: Any) -> Hashable:
+    """The structure, shapes, dtypes and shardings of the arrays ``args``."""
+    leaves, treedef = jax.tree.flatten(args)
+    return treedef, tuple((leaf.shape, leaf.dtype, getattr(leaf, "weak_type", False), getattr(leaf, "sharding", None))
+                          for leaf in leaves)
+
+
+def clear() -> None:
+    """Forget every compiled program (the next call of each compiles it again)."""
+    _compiled.clear()
+
+
+class Programs:
+    """The driver's programs for one call: compiled under ``shard_map`` or taken from the
+    process's cache, with the compilations and the time they took counted."""
+
+    def __init__(self, mesh: Mesh, key: Hashable | None):
+        """``key``: what, besides the arguments' layout, determines every program of this
+        call (None: nothing is cached)."""
+        self.mesh = mesh
+        self.key = key
+        self.compile_seconds = 0.0
+        self.compilations = 0
+        self._here: dict[str, Any] = {}
+
+    def run(self, name: str, function: Callable, args: tuple, in_specs, out_specs, *, donate_first: bool = True):
+        """Call the program ``name`` on ``args``, compiling ``function`` unless a program
+        with the same key and argument layout exists."""
+        compiled = self._here.get(name)
+        if compiled is None:
+            key = None if self.key is None else (name, self.key, self.mesh, donate_first, _layout(args))
+            compiled = _compiled.get(key) if key is not None else None
+            if compiled is None:
+                # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
+                mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs,
+                                       check_vma=False)
+                began = time.perf_counter()
+                compiled = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile()
+                self.compile_seconds += time.perf_counter() - began
+                self.compilations += 1
+                if key is not None:
+                    _compiled[key] = compiled
+                    while len(_compiled) > CAPACITY:
+                        _compiled.popitem(last=False)
+            else:
+                _compiled.move_to_end(key)
+            self._here[name] = compiled
+        return compiled(*args)

@@ -5,23 +5,24 @@ directory), ``sweep CONFIG --over ...`` (a grid of runs), ``table RESULTS_DIR`` 
 standard error over splits), ``export RUN_DIR --arviz OUT.nc`` (a run's saved draws as
 ArviZ netCDF), ``demo`` (samplers against a known posterior) and ``bench
 TARGET`` (speed benchmarks, e.g. ``posterior bench sgmcmc``). Subcommands are registered
-in :data:`SUBCOMMANDS` (name -> function adding its parser), benchmark targets in
-:data:`experiments.bench.TARGETS`.
+in :data:`experiments.options.SUBCOMMANDS`, benchmark targets in
+:data:`experiments.bench.settings.TARGETS`.
 
-JAX fixes its number of CPU devices at its first computation, so :func:`main` calls
-:func:`samplers.mesh.use_cpu_cores` right after parsing, before any module that computes
-is used; subcommand modules must therefore compute nothing at import time.
+The parser is built from those two modules alone, which import no JAX: ``--help`` and a
+usage error answer in a fraction of a second. The subcommand's module is imported once
+the arguments are parsed. JAX fixes its number of CPU devices at its first computation,
+so :func:`main` calls :func:`samplers.mesh.use_cpu_cores` before it; subcommand modules
+must therefore compute nothing at import time.
 """
 
 import argparse
 import importlib
 import sys
-from typing import Callable
 
-from experiments import demo, export, interrupts, runs, table
+from experiments import interrupts
 from experiments.arguments import add_device_arguments
-from experiments.bench import TARGETS as BENCH_TARGETS
-from samplers.mesh import initialize_distributed, use_cpu_cores  # import JAX, compute nothing
+from experiments.bench.settings import TARGETS as BENCH_TARGETS
+from experiments.options import SUBCOMMANDS
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
@@ -31,53 +32,34 @@ class _OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_bench(subcommands: argparse._SubParsersAction) -> None:
-    """``posterior bench TARGET [options]``: one subparser per benchmark target."""
-    bench = subcommands.add_parser("bench", help="speed benchmarks", description="Speed benchmarks.")
-    targets = bench.add_subparsers(dest="target", metavar="TARGET", required=True)
-    for name, module_name in BENCH_TARGETS.items():
-        module = importlib.import_module(module_name)
-        summary = (module.__doc__ or "").strip().splitlines()[0]
-        target = targets.add_parser(name, help=summary, description=summary)
-        add_device_arguments(target)
-        module.add_arguments(target)
-        target.set_defaults(handler=module.run)
-
-
-def _simple_subcommand(name: str, summary: str, add_arguments, handler):
-    """A function adding the subcommand ``name`` with its arguments and handler."""
-    def add(subcommands: argparse._SubParsersAction) -> None:
-        parser = subcommands.add_parser(name, help=summary, description=summary)
-        add_device_arguments(parser)
-        add_arguments(parser)
-        parser.set_defaults(handler=handler)
-    return add
-
-
-# subcommand name -> function adding its parser (each sets ``handler(args) -> exit status``).
-SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
-    "run": _simple_subcommand("run", "Run one experiment config into a run directory.",
-                              runs.add_run_arguments, runs.run),
-    "sweep": _simple_subcommand("sweep", "Run a config over every combination of values.",
-                                runs.add_sweep_arguments, runs.sweep),
-    "table": _simple_subcommand("table", "Mean ± standard error over finished runs, as markdown and CSV.",
-                                table.add_arguments, table.run),
-    "export": _simple_subcommand("export", "Export a run's saved draws (--arviz OUT.nc: ArviZ netCDF).",
-                                 export.add_arguments, export.run),
-    "demo": _simple_subcommand("demo", (demo.__doc__ or "").strip().splitlines()[0], demo.add_arguments,
-                               demo.main),
-    "bench": _add_bench,
-}
+def _add_subcommand(subcommands: argparse._SubParsersAction, name: str, summary: str, add_arguments,
+                    handler_name: str) -> argparse.ArgumentParser:
+    """Add ``name`` with the shared device option, its own options, and its handler's name."""
+    parser = subcommands.add_parser(name, help=summary, description=summary)
+    add_device_arguments(parser)
+    add_arguments(parser)
+    parser.set_defaults(handler=handler_name)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser for every subcommand in :data:`SUBCOMMANDS`."""
+    """The parser for every subcommand and benchmark target (nothing heavy is imported)."""
     parser = _OneLineErrorParser(
         prog="posterior", description="Scalable posterior sampling for Bayesian neural networks.")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add_subcommand in SUBCOMMANDS.values():
-        add_subcommand(subcommands)
+    for name, subcommand in SUBCOMMANDS.items():
+        _add_subcommand(subcommands, name, subcommand.summary, subcommand.add_arguments, subcommand.handler)
+    bench = subcommands.add_parser("bench", help="speed benchmarks", description="Speed benchmarks.")
+    targets = bench.add_subparsers(dest="target", metavar="TARGET", required=True)
+    for name, (module, summary, add_arguments) in BENCH_TARGETS.items():
+        _add_subcommand(targets, name, summary, add_arguments, f"{module}:run")
     return parser
+
+
+def handler(name: str):
+    """The function ``module:function`` names, its module imported now."""
+    module, function = name.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,15 +72,20 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extras]
     elif extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")
-    use_cpu_cores(args.cpu_devices)  # before JAX's first computation
     cluster = [getattr(args, name, None) for name in ("coordinator", "num_processes", "process_id")]
     if any(value is not None for value in cluster) and not getattr(args, "distributed", False):
         parser.error("--coordinator, --num-processes and --process-id go with --distributed")
     interrupts.raise_on_termination()
     try:
+        check = SUBCOMMANDS[args.command].check if args.command in SUBCOMMANDS else None
+        if check is not None:
+            check(args)
+        from samplers.mesh import initialize_distributed, use_cpu_cores  # imports JAX, computes nothing
+
+        use_cpu_cores(args.cpu_devices)  # before JAX's first computation
         if getattr(args, "distributed", False):
             initialize_distributed(*cluster)
-        return args.handler(args)
+        return handler(args.handler)(args)
     except interrupts.RunInterrupted as interrupted:
         print(f"posterior: {interrupted}", file=sys.stderr)
         return interrupted.exit_status

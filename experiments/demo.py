@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import samplers
-from experiments.arguments import positive_int
 
 NUM_ROWS, NUM_FEATURES, NOISE_STD, PRIOR_STD = 500, 4, 0.5, 1.0
 
@@ -69,9 +68,3 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chains", type=positive_int, default=8, help="independent chains (default 8)")
-    parser.add_argument("--steps", type=positive_int, default=20_000,
-                        help="steps per chain, burn-in included (default 20000)")
-    parser.add_argument("--batch-size", type=positive_int, default=100, help="minibatch rows (default 100)")
-    parser.add_argument("--seed", type=int, default=0)

@@ -32,17 +32,10 @@ from experiments import reference, rundir
 from posterior.draws import Draws, load_draws
 from samplers import checkpoint
 
-__all__ = ["INSTALL_HINT", "add_arguments", "inference_data", "run", "test_predictions"]
+__all__ = ["INSTALL_HINT", "inference_data", "run", "test_predictions"]
 
 INSTALL_HINT = "pip install 'posterior[arviz]'"
 PREDICTION = "test_prediction"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=pathlib.Path, metavar="RUN_DIR",
-                        help="a run directory of a run with sampling.save_samples=true")
-    parser.add_argument("--arviz", type=pathlib.Path, metavar="OUT.nc", required=True,
-                        help="write an ArviZ InferenceData netCDF file here (needs the arviz extra)")
 
 
 def _import_arviz():

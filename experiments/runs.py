@@ -38,7 +38,6 @@ from jax.experimental import multihost_utils
 import samplers
 from experiments import config as configs
 from experiments import interrupts, prior_fit, report, rundir, runlock
-from experiments.arguments import positive_int
 from experiments.config.checks import shown
 from experiments.config.identity import DIRECTORY_KEYS, differences, run_identity
 from experiments.experiment import run_experiment
@@ -47,39 +46,6 @@ from posterior.data import DataFolderNotFound
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
 EXIT_DIVERGED = 3
 CHECKPOINT = report.CHECKPOINT
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options ``run`` and ``sweep`` share."""
-    parser.add_argument("config", type=pathlib.Path, metavar="CONFIG", help="a YAML experiment config")
-    parser.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"), metavar="DIR",
-                        help="where run directories go (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="re-run runs whose results already exist")
-    parser.add_argument("--restart", action="store_true",
-                        help="discard a run's checkpoint and start it afresh (default: resume from it)")
-    parser.add_argument("--distributed", action="store_true",
-                        help="run as one of several processes (jax.distributed: found by JAX on TPU pods and "
-                             "Slurm, else give --coordinator, --num-processes and --process-id); process 0 writes")
-    parser.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, with --distributed")
-    parser.add_argument("--num-processes", type=positive_int, metavar="N", help="processes, with --distributed")
-    parser.add_argument("--process-id", type=int, metavar="I", help="this process's index, with --distributed")
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """``posterior run CONFIG [key=value ...]``."""
-    add_common_arguments(parser)
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="config overrides by dotted key, e.g. sampler.step_size=1e-3 data.split=3 seed=2")
-
-
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """``posterior sweep CONFIG --over key=a,b key=0:20 ...``."""
-    add_common_arguments(parser)
-    parser.add_argument("--over", nargs="+", default=[], metavar="key=values",
-                        help="values to sweep: comma-separated (data.name=a,b) or an integer range "
-                             "start:stop, stop excluded (data.split=0:20); every combination runs")
-    parser.add_argument("--set", nargs="+", default=[], metavar="key=value", dest="overrides",
-                        help="overrides applied to every run")
 
 
 def data_root(config: configs.Config) -> str | None:
@@ -92,18 +58,10 @@ def directory_of(results: pathlib.Path, config: configs.Config) -> pathlib.Path:
                                 split=config.data.split, seed=config.seed)
 
 
-def compilation_cache() -> pathlib.Path:
-    """Where compiled programs are kept unless ``JAX_COMPILATION_CACHE_DIR`` says otherwise."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-    return pathlib.Path(cache_home) / "posterior" / "jax"
-
-
 def use_compilation_cache() -> None:
-    """Turn on JAX's persistent compilation cache (at :func:`compilation_cache` unless
-    ``JAX_COMPILATION_CACHE_DIR`` chose a place). Call before the process compiles
-    anything: JAX reads the setting once."""
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(compilation_cache()))
+    """Turn on the persistent compilation cache (:func:`samplers.enable_compilation_cache`)
+    before the process compiles anything: JAX reads the setting once."""
+    samplers.enable_compilation_cache()
 
 
 def execute(config: configs.Config, *, results: pathlib.Path, force: bool,

@@ -29,11 +29,6 @@ METRIC_COLUMNS = ("test_rmse", "test_ll", "test_nll_gap", "test_accuracy", "test
                   "wall_seconds")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", type=pathlib.Path, metavar="RESULTS_DIR",
-                        help="a folder of run directories (e.g. results/ or results/uci-fg-sghmc)")
-
-
 class Group(NamedTuple):
     """The finished runs of one config (up to splits and seeds)."""
 

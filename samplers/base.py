@@ -18,12 +18,12 @@ only in numbers therefore run the same compiled code.
 """
 
 import dataclasses
-import math
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from samplers.validation import check_positive
 
 ArrayTree = Any
 PRNGKey = jax.Array
@@ -98,31 +98,6 @@ def clip_by_global_norm(tree: ArrayTree, max_norm: float | None) -> tuple[ArrayT
         return tree, norm
     scale = jnp.minimum(1.0, max_norm / jnp.maximum(norm, jnp.finfo(norm.dtype).tiny))
     return jax.tree.map(lambda x: x * scale.astype(x.dtype), tree), norm
-
-
-def check_integer(name: str, value: Any, minimum: int) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is a positive number.
-
-    Callables (schedules) are evaluated at step 0, so an obviously wrong schedule fails
-    at construction time instead of inside a compiled loop.
-    """
-    shown = value
-    if callable(value):
-        value = value(0)
-        shown = f"schedule with value {value} at step 0"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number or a schedule, got {shown!r}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {shown}")
 
 
 class SGMCMCInfo(NamedTuple):

@@ -29,12 +29,12 @@ from samplers.base import (
     PRNGKey,
     SamplingAlgorithm,
     SGMCMCInfo,
-    check_positive,
     check_sgmcmc_hyperparameters,
     clip_by_global_norm,
     langevin_step,
 )
 from samplers.schedules import Schedule, as_schedule
+from samplers.validation import check_positive
 
 __all__ = ["EntropyMCMCState", "AnchorPositionState", "PairPositionState", "init", "build_kernel",
            "entropy_mcmc"]

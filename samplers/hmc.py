@@ -45,8 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from samplers.base import (ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, check_integer,
-                           check_positive, normal_like)
+from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, normal_like
+from samplers.validation import check_integer, check_positive
 
 __all__ = [
     "DualAveragingState",

@@ -15,6 +15,8 @@ never reused for another function while the cache holds it.
 
 import collections
 import numbers
+import os
+import pathlib
 import time
 from typing import Any, Callable, Hashable, NamedTuple
 
@@ -22,7 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-__all__ = ["CAPACITY", "Split", "split", "Programs", "clear"]
+__all__ = ["CAPACITY", "Split", "split", "Programs", "clear", "default_cache_path", "enable_compilation_cache"]
 
 CAPACITY = 64
 
@@ -73,6 +75,35 @@ def _layout(args: Any) -> Hashable:
     leaves, treedef = jax.tree.flatten(args)
     return treedef, tuple((leaf.shape, leaf.dtype, getattr(leaf, "weak_type", False), getattr(leaf, "sharding", None))
                           for leaf in leaves)
+
+
+def default_cache_path() -> pathlib.Path:
+    """``$XDG_CACHE_HOME/posterior/jax`` (``~/.cache/posterior/jax`` without the variable)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(cache_home) / "posterior" / "jax"
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.Path:
+    """Keep compiled programs on disk, so that a new process (a restarted notebook kernel,
+    the next ``posterior run``) loads them instead of compiling.
+
+    This turns on JAX's persistent compilation cache, which this library never does by
+    itself on import: a notebook calls it once, before sampling; ``posterior`` calls it
+    for every command. Programs that took JAX less than its threshold
+    (``jax_persistent_cache_min_compile_time_secs``, 1 s by default) to compile are not
+    stored. A cache directory already chosen (``JAX_COMPILATION_CACHE_DIR``, or an
+    earlier call) is kept unless ``path`` is given.
+
+    Args:
+        path: the cache directory (default: the one already chosen, else
+            :func:`default_cache_path`).
+
+    Returns:
+        The directory in use.
+    """
+    if path is not None or not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(path or default_cache_path()))
+    return pathlib.Path(jax.config.jax_compilation_cache_dir)
 
 
 def clear() -> None:

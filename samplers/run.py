@@ -35,8 +35,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from samplers import checkpoint, minibatch, programs
-from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm, check_integer
+from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
 from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
+from samplers.validation import check_integer
 
 __all__ = ["SampleResult", "sample"]
 

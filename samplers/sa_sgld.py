@@ -38,13 +38,13 @@ from samplers.base import (
     PRNGKey,
     SamplingAlgorithm,
     SGMCMCInfo,
-    check_positive,
     check_sgmcmc_hyperparameters,
     clip_by_global_norm,
     global_norm,
     langevin_step,
 )
 from samplers.schedules import Schedule, as_schedule
+from samplers.validation import check_positive
 
 __all__ = ["SASGLDState", "Clock", "DEFAULT_CLOCK", "init", "build_kernel", "sa_sgld"]
 

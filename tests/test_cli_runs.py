@@ -2,8 +2,12 @@
 
 import dataclasses
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
+import jax
 import numpy as np
 import pytest
 import yaml
@@ -13,6 +17,7 @@ from experiments.config import identity
 from experiments import config as configs
 from experiments import build, evaluate, experiment, runs
 from posterior import data
+import samplers
 
 TINY = {
     "name": "tiny",
@@ -262,9 +267,26 @@ def test_both_makes_each_pair_two_draws_of_the_pair_weight():
 
 def test_the_compilation_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert runs.compilation_cache() == tmp_path / "posterior" / "jax"
+    assert samplers.programs.default_cache_path() == tmp_path / "posterior" / "jax"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert runs.compilation_cache() == pathlib.Path.home() / ".cache" / "posterior" / "jax"
+    assert samplers.programs.default_cache_path() == pathlib.Path.home() / ".cache" / "posterior" / "jax"
+
+
+def test_enabling_the_compilation_cache_keeps_a_chosen_directory_unless_told(tmp_path):
+    chosen = jax.config.jax_compilation_cache_dir  # conftest's
+    try:
+        assert samplers.enable_compilation_cache() == pathlib.Path(chosen)
+        assert samplers.enable_compilation_cache(tmp_path) == tmp_path
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path)
+    finally:
+        jax.config.update("jax_compilation_cache_dir", chosen)
+
+
+def test_importing_the_library_turns_no_compilation_cache_on():
+    script = "import samplers, posterior, priors, jax; print(jax.config.jax_compilation_cache_dir)"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("JAX_COMPILATION_CACHE")}
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert output.stdout.strip() in ("", "None")
 
 
 def numbers_in(values):

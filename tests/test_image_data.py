@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from posterior import data
-from posterior.data.images import augment, load_images
+from posterior.data.augment import augment
+from posterior.data.images import load_images
 
 NUM_TRAIN, NUM_TEST = 20, 10
 CIFAR_SIDE = 32

@@ -39,7 +39,7 @@ def toy_config(kind: str) -> pathlib.Path:
 def posterior_run(config: pathlib.Path, results: pathlib.Path, *arguments: str) -> int:
     """``posterior run`` in this process: the real argument parser and handler, no subprocess."""
     args = cli.build_parser().parse_args(["run", str(config), *TINY, *arguments, "--results", str(results)])
-    return args.handler(args)
+    return cli.handler(args.handler)(args)
 
 
 def run_directory(results: pathlib.Path, kind: str) -> pathlib.Path:

@@ -42,46 +42,17 @@ import statistics
 
 import jax
 
-from experiments.arguments import available_cores, positive_int, positive_int_list
+from experiments.arguments import available_cores
 from experiments.bench import log
 from experiments.bench.hmc_contenders import BLACKJAX, NUM_INTEGRATION_STEPS, OURS_ONE, OURS_TERMS, STEP_SIZE
 from experiments.bench.hmc_timing import HMCMeasurement, measure_comparison, measure_scaling
-from experiments.bench.mlp_regression import DATA_SIZE, make_data, problem_description
+from experiments.bench.mlp_regression import make_data, problem_description
+from experiments.bench.settings import DATA_SIZE, HMC_DEFAULTS, HMC_QUICK
 from experiments.bench.reporting import environment, environment_lines, measurement_rows, publish
 
 # ---------------------------------------------------------------- the benchmark
-DEFAULTS = {"steps": 300, "chains": 2, "repeats": 5, "scaling_steps": 100, "devices": (1, 2, 4, 8)}
-QUICK = {"steps": 10, "chains": 2, "repeats": 1, "scaling_steps": 5, "devices": (1, 2, 4, 8)}
-CPU_DEVICES = max(DEFAULTS["devices"])  # this target's default --cpu-devices
 TARGET_VS_BLACKJAX = 1.0
 ACCEPTANCE_TOLERANCE = 0.1  # the largest difference of mean acceptance rates called agreement
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``posterior bench hmc`` (and its default of 8 CPU devices)."""
-    parser.set_defaults(cpu_devices=CPU_DEVICES)
-    for action in parser._actions:  # the shared help would call the new default "all cores available"
-        if action.dest == "cpu_devices":
-            action.help = (f"expose N CPU cores as N JAX devices (default here {CPU_DEVICES}, the largest of "
-                           "--devices; more devices than cores is fine for the scaling check)")
-    parser.add_argument("--steps", type=positive_int, default=None, metavar="S",
-                        help=f"HMC steps per chain in the comparison, {NUM_INTEGRATION_STEPS} gradient evaluations "
-                             f"each (default {DEFAULTS['steps']}; --quick: {QUICK['steps']})")
-    parser.add_argument("--chains", type=positive_int, default=None, metavar="C",
-                        help=f"chains in the comparison (default {DEFAULTS['chains']}; --quick: {QUICK['chains']})")
-    parser.add_argument("--repeats", type=positive_int, default=None, metavar="R",
-                        help="timed runs per contender and per device count; the median is reported, the best "
-                             f"beside it (default {DEFAULTS['repeats']}; --quick: {QUICK['repeats']})")
-    parser.add_argument("--scaling-steps", type=positive_int, default=None, metavar="S",
-                        help=f"HMC steps per run in the scaling check (default {DEFAULTS['scaling_steps']}; "
-                             f"--quick: {QUICK['scaling_steps']})")
-    parser.add_argument("--devices", type=positive_int_list, default=None, metavar="K1,K2,...",
-                        help="device counts of the scaling check, each dividing the 10,000 rows (default 1,2,4,8); "
-                             "needs --cpu-devices at least the largest on CPU")
-    parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke setting: {QUICK['steps']} steps, {QUICK['chains']} chains, 1 repeat, "
-                             f"{QUICK['scaling_steps']} scaling steps (explicit options win)")
 
 
 # ================================================================ reporting
@@ -182,8 +153,8 @@ def format_scaling(rows: list[dict], repeats: int) -> str:
 
 def resolve_settings(args: argparse.Namespace) -> dict:
     """Options given explicitly, else the --quick or default values."""
-    base = QUICK if args.quick else DEFAULTS
-    settings = {name: base[name] if getattr(args, name) is None else getattr(args, name) for name in DEFAULTS}
+    base = HMC_QUICK if args.quick else HMC_DEFAULTS
+    settings = {name: base[name] if getattr(args, name) is None else getattr(args, name) for name in HMC_DEFAULTS}
     settings["devices"] = tuple(dict.fromkeys(settings["devices"]))  # unique, in the order given
     return settings
 

@@ -17,6 +17,7 @@ import numpy as np
 
 import samplers
 from experiments.bench.mlp_regression import Batch, Params, init_params, log_likelihood, log_prior
+from experiments.bench.settings import HMC_NUM_INTEGRATION_STEPS as NUM_INTEGRATION_STEPS
 from experiments.bench.timing import compile_timed
 
 # blackjax is imported where it is used: importing it runs JAX computations, which must
@@ -31,7 +32,6 @@ from experiments.bench.timing import compile_timed
 # 3.5e-4); at 3.85e-4 erratic (0.37 to 0.90 by quarter); from 4e-4 leapfrog turns unstable
 # on the way and the chains stop moving (acceptance 0). 3.6e-4 keeps a margin below that edge.
 STEP_SIZE = 3.6e-4
-NUM_INTEGRATION_STEPS = 10  # leapfrog steps, i.e. gradient evaluations, per HMC step
 CHAIN_SEED = 1  # the key every contender's randomness derives from
 START_SEED = 2  # init_params(key(START_SEED)) is every chain's starting position
 

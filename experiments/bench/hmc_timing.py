@@ -19,7 +19,8 @@ from experiments.bench import log
 from experiments.bench.hmc_contenders import (BLACKJAX, NUM_INTEGRATION_STEPS, OURS, OURS_DEFAULT, OURS_ONE,
                                               OURS_TERMS, blackjax_contender, log_posterior, log_posterior_terms,
                                               our_acceptance_rate, our_contender, run_ours, sharded_log_posterior)
-from experiments.bench.mlp_regression import DATA_SIZE, Batch
+from experiments.bench.mlp_regression import Batch
+from experiments.bench.settings import DATA_SIZE
 from experiments.bench.timing import Measurement, all_finite
 
 

@@ -13,11 +13,10 @@ import math
 import jax
 import jax.numpy as jnp
 
-DATA_SIZE = 10_000
+from experiments.bench.settings import DATA_SIZE
+
 NUM_FEATURES = 8
 HIDDEN_WIDTHS = (50, 50)
-BATCH_SIZE = 128
-BATCHES_PER_EPOCH = DATA_SIZE // BATCH_SIZE  # 78; the 16 rows left over are skipped
 NOISE_STD = 0.2  # of the synthetic targets, and of the Gaussian likelihood
 PRIOR_STD = 1.0
 DATA_SEED = 0

@@ -37,7 +37,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.arguments import positive_int
 from experiments.bench import log
 
 # Reference figures (BENCHMARKS.md: public PyTorch code, torch 2.13 CPU, 2 threads).
@@ -52,21 +51,6 @@ OUR_ITERATION_COUNTS = {"uci": (25, 50, 100, 200, 400), "toy": (100, 200, 400, 8
 OUR_CRITIC_STEPS = 20  # and Adam at 1e-3 on a warm critic: the configs' defaults
 OUR_CRITIC_LEARNING_RATE = 1e-3
 JUDGE_STEPS = 2000
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``posterior bench prior-fit``."""
-    parser.add_argument("--settings", default="uci,toy", metavar="S1,S2",
-                        help="which reference settings to run: uci, toy or both (default %(default)s)")
-    parser.add_argument("--data-root", default=None, metavar="DIR",
-                        help="the UCI folder holding bostonHousing/ (default: $POSTERIOR_DATA, else data/uci)")
-    parser.add_argument("--timed-iterations", type=positive_int, default=None, metavar="K",
-                        help="outer iterations timed the reference's way per setting (default 10; --quick 2)")
-    parser.add_argument("--full", action="store_true",
-                        help="also run the 1-D toy's reference-way fit to its end (most of an hour)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke setting: per-step timing only, over 2 iterations, no time-to-quality")
-    parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
 
 
 class Problem(NamedTuple):

@@ -35,18 +35,16 @@ import statistics
 
 import jax
 
-from experiments.arguments import positive_int, positive_int_list
 from experiments.bench import log
-from experiments.bench.mlp_regression import BATCH_SIZE, BATCHES_PER_EPOCH, DATA_SIZE, make_data, problem_description
+from experiments.bench.mlp_regression import make_data, problem_description
+from experiments.bench.settings import (BATCH_SIZE, BATCHES_PER_EPOCH, DATA_SIZE, SGMCMC_DEFAULTS, SGMCMC_QUICK,
+                                        STEP_QUANTUM)
 from experiments.bench.reporting import environment, environment_lines, measurement_rows, publish
-from experiments.bench.sgmcmc_contenders import (BLACKJAX, FRICTION, HAND_FUSED, OURS_ALL, OURS_ONE, SAMPLERS,
-                                                 STEP_QUANTUM, STEP_SIZE, Sampler)
+from experiments.bench.sgmcmc_contenders import BLACKJAX, FRICTION, HAND_FUSED, OURS_ALL, OURS_ONE, SAMPLERS, STEP_SIZE, Sampler
 from experiments.bench.sgmcmc_timing import measure_chain_count, measure_compile_growth, run_ours
 from experiments.bench.timing import Measurement
 
 # ---------------------------------------------------------------- the benchmark
-DEFAULTS = {"steps": 12_000, "chains": (1, 16), "repeats": 3}
-QUICK = {"steps": STEP_QUANTUM, "chains": (1, 2), "repeats": 1}
 TARGET_VS_BLACKJAX = 1.3
 TARGET_VS_HAND_FUSED = 0.9
 
@@ -57,21 +55,6 @@ RATIOS = (
     (OURS_ONE, HAND_FUSED, TARGET_VS_HAND_FUSED),
     (OURS_ALL, HAND_FUSED, TARGET_VS_HAND_FUSED),
 )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``posterior bench sgmcmc``."""
-    parser.add_argument("--steps", type=positive_int, default=None, metavar="S",
-                        help=f"gradient evaluations per chain, rounded to a multiple of {STEP_QUANTUM} "
-                             f"(default {DEFAULTS['steps']}; --quick: {QUICK['steps']})")
-    parser.add_argument("--chains", type=positive_int_list, default=None, metavar="C1,C2,...",
-                        help="chain counts to run (default 1,16; --quick: 1,2)")
-    parser.add_argument("--repeats", type=positive_int, default=None, metavar="R",
-                        help="timed runs per contender; the best (fastest) is reported, the median beside it "
-                             f"(default {DEFAULTS['repeats']}; --quick: {QUICK['repeats']})")
-    parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke setting: {QUICK['steps']} steps, chains 1,2, 1 repeat (explicit options win)")
 
 
 # ================================================================ reporting
@@ -148,8 +131,8 @@ def format_compile_growth(rows: list[dict]) -> str:
 
 def resolve_settings(args: argparse.Namespace) -> dict:
     """Options given explicitly, else the --quick or default values; steps rounded to the quantum."""
-    base = QUICK if args.quick else DEFAULTS
-    settings = {name: base[name] if getattr(args, name) is None else getattr(args, name) for name in DEFAULTS}
+    base = SGMCMC_QUICK if args.quick else SGMCMC_DEFAULTS
+    settings = {name: base[name] if getattr(args, name) is None else getattr(args, name) for name in SGMCMC_DEFAULTS}
     settings["requested_steps"] = settings["steps"]
     settings["steps"] = max(1, round(settings["steps"] / STEP_QUANTUM)) * STEP_QUANTUM
     settings["chains"] = tuple(dict.fromkeys(settings["chains"]))  # unique, in the order given

@@ -15,16 +15,15 @@ import jax.numpy as jnp
 
 import samplers
 from samplers.minibatch import permutation as shuffle_rows
-from experiments.bench.mlp_regression import (BATCH_SIZE, BATCHES_PER_EPOCH, DATA_SIZE, Batch, Params,
-                                              log_likelihood, log_prior, log_posterior_estimate)
+from experiments.bench.settings import (BATCH_SIZE, BATCHES_PER_EPOCH, BLACKJAX_SGHMC_GRADIENTS_PER_CALL,
+                                        DATA_SIZE)
+from experiments.bench.mlp_regression import Batch, Params, log_likelihood, log_prior, log_posterior_estimate
 
 # blackjax is imported where it is used: importing it runs JAX computations, which must
 # wait until the CLI has set the number of CPU devices.
 
 STEP_SIZE = 5e-8  # SGLD epsilon, SGHMC eta; blackjax.sghmc (explicit Euler) diverges at 2e-7 with 16 chains
 FRICTION = 0.05
-BLACKJAX_SGHMC_GRADIENTS_PER_CALL = 10  # blackjax.sghmc's num_integration_steps default
-STEP_QUANTUM = BATCHES_PER_EPOCH * BLACKJAX_SGHMC_GRADIENTS_PER_CALL  # 780
 
 OURS_ALL, OURS_ONE, BLACKJAX, HAND_FUSED = "ours (all devices)", "ours (1 device)", "blackjax", "hand-fused"
 

@@ -16,7 +16,8 @@ import jax
 
 import samplers
 from experiments.bench import log
-from experiments.bench.mlp_regression import BATCH_SIZE, BATCHES_PER_EPOCH, Batch, init_params, log_posterior_estimate
+from experiments.bench.mlp_regression import Batch, init_params, log_posterior_estimate
+from experiments.bench.settings import BATCH_SIZE, BATCHES_PER_EPOCH
 from experiments.bench.sgmcmc_contenders import (BLACKJAX, HAND_FUSED, OURS_ALL, OURS_ONE, Sampler,
                                                  build_reference_program)
 from experiments.bench.timing import Measurement, all_finite, compile_timed

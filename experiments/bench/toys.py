@@ -35,29 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.arguments import positive_int
 from experiments.bench import log
 from experiments.bench.toys_flat_basin import SHARP_FLAT, sharp_flat
 from experiments.bench.toys_sweep import (CONTENDERS, EXACT, JUDGED_DRAWS, REFERENCE_DRAWS, RIDGE_CLOCK, STEP_SIZES,
                                           standard_error, sweep)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``posterior bench toys``."""
-    parser.add_argument("--targets", default="star,funnel,mixture,sharp-flat", metavar="T1,T2",
-                        help="which targets (default %(default)s)")
-    parser.add_argument("--chains", type=positive_int, default=256, help="chains per run (default %(default)s)")
-    parser.add_argument("--steps", type=positive_int, default=20_000,
-                        help="steps (= gradient evaluations) per chain (default %(default)s)")
-    parser.add_argument("--figure", default="bench-toys.png", metavar="PATH",
-                        help="where the figure goes (default %(default)s)")
-    parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
-    parser.add_argument("--repeats", type=positive_int, default=3,
-                        help="independent repeats of every setting (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the first repeat's exact draws (starts and reference) and chains (default 0)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke setting: 8 chains, 2,000 steps, 3 step sizes, one repeat")
 
 
 PLOT_BOX = {"star": (-1.5, 1.5), "funnel": (-6.0, 6.0), "mixture": (-9.0, 9.0)}

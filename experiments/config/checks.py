@@ -12,8 +12,10 @@ from typing import Any
 from experiments.config.identity import HIERARCHICAL_PRIORS
 from experiments.config.schema import ClockConfig, Config, ConfigError, OODConfig
 from posterior.data import DATASETS, IMAGE_INPUTS
-from posterior.models import ACTIVATIONS
-from samplers.base import check_positive
+from samplers.validation import check_positive
+
+# posterior.models.ACTIVATIONS by name: a config is checked without importing flax (a test keeps them equal).
+ACTIVATIONS = ("tanh", "relu", "gelu", "elu", "softplus", "sigmoid", "swish")
 
 __all__ = ["MAX_NAME_BYTES", "check_name", "check_values", "shown"]
 
@@ -55,7 +57,7 @@ def _count(key: str, value: int, minimum: int) -> None:
 
 
 def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    """The samplers' own rule (:func:`samplers.base.check_positive`), naming the config key."""
+    """The samplers' own rule (:func:`samplers.validation.check_positive`), naming the config key."""
     try:
         check_positive(f"config key '{key}'", value, allow_zero=allow_zero)
     except ValueError as error:

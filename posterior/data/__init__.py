@@ -13,12 +13,12 @@ message when something is missing or wrong. :func:`load` picks the loader by nam
 import os
 
 from posterior.data.dataset import DataError, DataFolderNotFound, Dataset, without_class
-from posterior.data.images import IMAGE_DATASETS, augment, load_images
+from posterior.data.images import IMAGE_DATASETS, load_images
 from posterior.data.sklearn_sets import SKLEARN_DATASETS, load_diabetes, load_digits
 from posterior.data.toy1d import load_toy1d
 from posterior.data.uci import UCI_DATASETS, load_uci
 
-__all__ = ["DATASETS", "IMAGE_INPUTS", "DataError", "DataFolderNotFound", "Dataset", "augment", "load", "without_class"]
+__all__ = ["DATASETS", "IMAGE_INPUTS", "DataError", "DataFolderNotFound", "Dataset", "load", "without_class"]
 
 DATASETS = (*UCI_DATASETS, *SKLEARN_DATASETS, "toy1d", *IMAGE_DATASETS)
 # The sets whose inputs are NHWC images, which convolutional networks can read.

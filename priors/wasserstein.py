@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from priors import gp
+from samplers.progress import Progress
 
 __all__ = ["Critic", "FitResult", "fit", "w1_estimator", "function_draws"]
 
@@ -173,8 +173,9 @@ def fit(
         prior_optimizer: defaults to ``optax.rmsprop(0.05)``.
         gradient_penalty: the penalty weight ``lambda``.
         critic_widths: the critic's hidden widths.
-        chunk_size: outer iterations per compiled call (the progress bar moves between).
-        progress: show a progress bar (None: only on a terminal).
+        chunk_size: outer iterations per compiled call (progress is reported between).
+        progress: report progress on stderr (:class:`samplers.progress.Progress`: a bar on
+            a terminal, a line every tenth of the iterations elsewhere); False: silent.
 
     Returns:
         A :class:`FitResult`.
@@ -225,15 +226,21 @@ def fit(
     iteration_keys = jax.random.split(loop_key, num_iterations)
     trace = []
     start = time.perf_counter()
-    with tqdm(total=num_iterations, unit="it", desc="prior fit", disable=None if progress is None else not progress,
-              leave=False) as bar:
+    bar = Progress(num_iterations, label="prior fit", unit="iteration", show=progress)
+    compiled, compile_seconds = {}, 0.0  # a program per chunk length (the last chunk may be shorter)
+    try:
         for first in range(0, num_iterations, chunk_size):
             keys = iteration_keys[first:first + chunk_size]
-            carry, estimates = run_chunk(carry, keys)
+            if len(keys) not in compiled:
+                began = time.perf_counter()
+                compiled[len(keys)] = run_chunk.lower(carry, keys).compile()
+                compile_seconds += time.perf_counter() - began
+            carry, estimates = compiled[len(keys)](carry, keys)
             estimates = np.asarray(estimates)
             trace.append(estimates)
-            bar.update(len(keys))
-            bar.set_postfix(w1=f"{estimates[-1]:.3f}")
+            bar.update(first + len(keys), excluded_seconds=compile_seconds, note=f"W1 estimate {estimates[-1]:.3f}")
+    finally:
+        bar.close()
     trace = np.concatenate(trace)
     if not np.all(np.isfinite(trace)):
         raise FloatingPointError(f"prior fit diverged: the Wasserstein estimate is not finite at outer iteration "

@@ -32,10 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from tqdm.auto import tqdm
 
 from samplers import checkpoint, minibatch, programs
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
+from samplers.progress import Progress
 from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
 from samplers.validation import check_integer
 
@@ -410,7 +410,10 @@ def sample(
             None).
         chunk_size: steps per compiled call; the Python loop (progress bar, checkpoints)
             only runs between chunks.
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: report progress on stderr (:class:`samplers.progress.Progress`): a bar
+            on a terminal, elsewhere a line every tenth of the steps, with steps per second
+            and the time left, compilation left out. None (the default) and True report;
+            False is silent.
         checkpoint_dir: where to save checkpoints and resume from (None: no checkpoints).
         checkpoint_every: steps between checkpoints (None: after every chunk); chunks
             are shortened to fit.
@@ -545,9 +548,7 @@ def sample(
                             num_kept=kept, sampling_seconds=seconds)
         kept_before, saved_chunks, last_checkpoint = kept, len(chunks), step
 
-    # tqdm's disable=None shows the bar only on a terminal.
-    bar = tqdm(total=num_steps, initial=step, unit="step", leave=False,
-               disable=None if progress is None else not progress)
+    bar = Progress(num_steps, initial=step, show=progress)
     last_checkpoint, saved_chunks = step, len(chunks)
     scalars = [jnp.int32(value) for value in (burn_in, thin)]
     try:
@@ -562,8 +563,8 @@ def sample(
             if draws:
                 chunks.append(jax.tree.map(lambda b, n=draws: b[:n], fetch(buffers)))
                 kept += draws
-            bar.update(end - step)
             step = end
+            bar.update(step, excluded_seconds=compiled.compile_seconds)
             # Reading the flags back also waits for the chunk, so the bar keeps time.
             diverged = (fetch(carry.diverged_at) >= 0).any()
             if stop_on_divergence and diverged:

@@ -75,3 +75,11 @@ def run_posterior(*args: str, timeout: float, env: dict | None = None) -> subpro
            "JAX_COMPILATION_CACHE_DIR": str(REPO / ".pytest_cache" / "jax"), **(env or {})}
     return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env=env)
+
+
+PROGRESS_LABELS = ("sampling: ", "prior fit: ")
+
+
+def without_progress(stderr: str) -> str:
+    """``stderr`` less the progress lines a run writes where stderr is not a terminal."""
+    return "".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(PROGRESS_LABELS))

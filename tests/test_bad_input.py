@@ -26,6 +26,7 @@ from experiments import cli, prior_fit, reference, runs
 from experiments import config as configs
 from posterior import data, models
 from priors import weight
+import samplers.mesh
 
 NUM_ROWS = 40
 GOOD = {
@@ -436,7 +437,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path, monkeypatch, capsys, name):
     case = CASES[name]
     setup, arguments = prepare(tmp_path, case)
     before = saved_fits(setup)
-    monkeypatch.setattr(cli, "use_cpu_cores", lambda count: count)  # JAX already runs in this process
+    monkeypatch.setattr(samplers.mesh, "use_cpu_cores", lambda count: count)  # JAX already runs in this process
     monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)  # conftest chose the cache
     monkeypatch.setenv("POSTERIOR_DATA", ENV["POSTERIOR_DATA"])
     status = cli.main(arguments)

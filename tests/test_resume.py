@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 import samplers
+import samplers.mesh
 from conftest import REPO, run_posterior
 from experiments import build, cli, runs
 
@@ -211,7 +212,7 @@ class Interrupted(Exception):
 def interrupted_run(tmp_path, monkeypatch, *overrides: str) -> tuple[list[str], pathlib.Path]:
     """Run the config through ``posterior``'s entry point until its second checkpoint;
     returns the arguments that run it and its checkpoint folder."""
-    monkeypatch.setattr(cli, "use_cpu_cores", lambda count: count)  # JAX already runs in this process
+    monkeypatch.setattr(samplers.mesh, "use_cpu_cores", lambda count: count)  # JAX already runs in this process
     monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)  # conftest chose the cache
     real_save, saves = samplers.checkpoint.save, []
 
@@ -281,7 +282,7 @@ def test_settings_that_do_not_change_the_draws_resume_the_checkpoint(tmp_path, m
 
 
 def test_a_diverged_run_stops_and_keeps_the_last_checkpoint_before_the_divergence(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "use_cpu_cores", lambda count: count)
+    monkeypatch.setattr(samplers.mesh, "use_cpu_cores", lambda count: count)
     monkeypatch.setattr(runs, "use_compilation_cache", lambda: None)
     # The config's step until step 1200, then one no chain survives.
     monkeypatch.setattr(build, "build_schedule", lambda config: lambda step: jnp.where(step < 1200, 1e-4, 1e3))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import test_run_identity
-from conftest import REPO, posterior_command, run_posterior
+from conftest import REPO, posterior_command, run_posterior, without_progress
 from experiments import config as configs
 from experiments import reference, rundir, runlock, runs
 from samplers import checkpoint
@@ -146,11 +146,12 @@ def test_a_signal_stops_the_run_in_one_line_and_the_rerun_resumes_to_the_same_dr
     results = tmp_path / "results"
     stopped = interrupted_run(config_path, results, signal_number)
     assert stopped.returncode == status, stopped.stderr[-2000:]
-    assert stopped.stderr.count("\n") == 1, stopped.stderr
+    stderr = without_progress(stopped.stderr)
+    assert stderr.count("\n") == 1, stopped.stderr
     name = signal.Signals(signal_number).name
     directory = results.joinpath(*DIRECTORY)
     step = checkpoint.saved_step(directory / runs.CHECKPOINT)
-    assert stopped.stderr == (f"posterior: interrupted ({name}): the checkpoint at step {step} in "
+    assert stderr == (f"posterior: interrupted ({name}): the checkpoint at step {step} in "
                               f"{directory / runs.CHECKPOINT} is kept; `posterior run {config_path} --results "
                               f"{results}` goes on\n")
     assert rundir.finished_metrics(directory) is None and not runlock.lock_path(directory).exists()

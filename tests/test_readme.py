@@ -13,6 +13,7 @@ def test_readme_python_example_runs():
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     mean = namespace["result"].samples.mean(axis=(0, 1))
     assert abs(mean - [1.0, -2.0, 0.5]).max() < 0.05, mean
+    assert namespace["again"].timings["compilations"] == 0  # the sweep the example claims compiles nothing
 
 
 def test_readme_bnn_example_runs():

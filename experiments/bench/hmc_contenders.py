@@ -73,7 +73,8 @@ def starting_position() -> Params:
 
 def run_ours(logdensity_fn: Callable, data: Batch, num_chains: int, num_steps: int, mesh=None, *,
              every_step: bool = False) -> samplers.SampleResult:
-    """One call of :func:`samplers.sample` with our HMC (it compiles on every call).
+    """One call of :func:`samplers.sample` with our HMC, compiled afresh (the process's
+    program cache is emptied first, so that every call is timed as a new process's first).
 
     Args:
         logdensity_fn: ``logdensity_fn(params, batch)``, a scalar or a tuple of terms.
@@ -86,6 +87,7 @@ def run_ours(logdensity_fn: Callable, data: Batch, num_chains: int, num_steps: i
     Returns:
         The driver's :class:`samplers.SampleResult`.
     """
+    samplers.programs.clear()
     return samplers.sample(
         samplers.hmc(logdensity_fn, STEP_SIZE, NUM_INTEGRATION_STEPS), jax.random.key(CHAIN_SEED),
         starting_position(), data, num_chains=num_chains, num_steps=num_steps, burn_in=0,
@@ -93,7 +95,7 @@ def run_ours(logdensity_fn: Callable, data: Batch, num_chains: int, num_steps: i
 
 
 def our_contender(contender: str, data: Batch, num_chains: int, num_steps: int) -> Callable[[], tuple]:
-    """One timed call of our driver as ``contender`` says, as a function (it compiles on every call).
+    """One timed call of our driver as ``contender`` says, as a function (compiled afresh every call).
 
     Returns:
         ``run() -> (seconds, compile seconds, final positions)``, the positions with leading

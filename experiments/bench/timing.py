@@ -25,8 +25,8 @@ class Measurement:
         num_devices: devices they were spread over.
         gradients_per_chain: gradient evaluations per chain in one run.
         seconds: wall time of each timed run, compilation excluded.
-        compile_seconds: compilation time of each run (ours compiles on every call; the
-            reference loops compile once).
+        compile_seconds: compilation time of each run (ours compiles afresh for every
+            call; the reference loops compile once).
         finite: every final position was finite (False: the chain diverged).
         note: anything the reader should know about this row.
     """

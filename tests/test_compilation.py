@@ -93,3 +93,14 @@ def test_what_shapes_the_program_compiles_again():
 def test_a_longer_run_and_other_thinning_reuse_the_programs():
     run(samplers.sgld, 1e-4)
     assert run(samplers.sgld, 1e-4, num_steps=400, burn_in=100, thin=20).timings["compilations"] == 0
+
+
+@pytest.mark.parametrize("batch_size", [8, None])
+def test_static_length_blocks_as_on_accelerators_give_the_same_draws(monkeypatch, batch_size):
+    """Accelerators run whole epochs as loops of static length; CPUs one loop of run-time length."""
+    on_cpu = run(samplers.sgld, 1e-4, batch_size=batch_size, num_steps=500, burn_in=103, thin=7)
+    monkeypatch.setattr(samplers.run, "_static_blocks", lambda mesh: True)
+    blocks = run(samplers.sgld, 1e-4, batch_size=batch_size, num_steps=500, burn_in=103, thin=7)
+    assert blocks.timings["compilations"] > 0  # another program, not the CPU one again
+    np.testing.assert_array_equal(blocks.samples, on_cpu.samples)
+    np.testing.assert_array_equal(blocks.info["step_size"], on_cpu.info["step_size"])

@@ -16,8 +16,8 @@ BLACKJAX_SGHMC_GRADIENTS_PER_CALL = 10  # blackjax.sghmc's num_integration_steps
 STEP_QUANTUM = BATCHES_PER_EPOCH * BLACKJAX_SGHMC_GRADIENTS_PER_CALL  # 780
 HMC_NUM_INTEGRATION_STEPS = 10  # leapfrog steps, i.e. gradient evaluations, per HMC step
 
-SGMCMC_DEFAULTS = {"steps": 12_000, "chains": (1, 16), "repeats": 3}
-SGMCMC_QUICK = {"steps": STEP_QUANTUM, "chains": (1, 2), "repeats": 1}
+SGMCMC_DEFAULTS = {"steps": 12_000, "chains": (1, 16), "repeats": 3, "time_to_result_steps": (1_000, 10_000, 100_000)}
+SGMCMC_QUICK = {"steps": STEP_QUANTUM, "chains": (1, 2), "repeats": 1, "time_to_result_steps": (STEP_QUANTUM,)}
 HMC_DEFAULTS = {"steps": 300, "chains": 2, "repeats": 5, "scaling_steps": 100, "devices": (1, 2, 4, 8)}
 HMC_QUICK = {"steps": 10, "chains": 2, "repeats": 1, "scaling_steps": 5, "devices": (1, 2, 4, 8)}
 HMC_CPU_DEVICES = max(HMC_DEFAULTS["devices"])  # the hmc target's default --cpu-devices
@@ -33,9 +33,13 @@ def add_sgmcmc_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=None, metavar="R",
                         help="timed runs per contender; the best (fastest) is reported, the median beside it "
                              f"(default {SGMCMC_DEFAULTS['repeats']}; --quick: {SGMCMC_QUICK['repeats']})")
+    parser.add_argument("--time-to-result-steps", type=positive_int_list, default=None, metavar="S1,S2,...",
+                        help="run lengths of the time-to-result table, each rounded to a multiple of "
+                             f"{STEP_QUANTUM} (default 1000,10000,100000; --quick: {STEP_QUANTUM})")
     parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke setting: {SGMCMC_QUICK['steps']} steps, chains 1,2, 1 repeat (explicit options win)")
+                        help=f"smoke setting: {SGMCMC_QUICK['steps']} steps, chains 1,2, 1 repeat, time to result at "
+                             f"{STEP_QUANTUM} steps (explicit options win)")
 
 
 def add_hmc_arguments(parser: argparse.ArgumentParser) -> None:

@@ -41,6 +41,7 @@ from experiments.bench.settings import (BATCH_SIZE, BATCHES_PER_EPOCH, DATA_SIZE
                                         STEP_QUANTUM)
 from experiments.bench.reporting import environment, environment_lines, measurement_rows, publish
 from experiments.bench.sgmcmc_contenders import BLACKJAX, FRICTION, HAND_FUSED, OURS_ALL, OURS_ONE, SAMPLERS, STEP_SIZE, Sampler
+from experiments.bench.sgmcmc_time_to_result import format_table as format_time_to_result, measure as time_to_result_of
 from experiments.bench.sgmcmc_timing import measure_chain_count, measure_compile_growth, run_ours
 from experiments.bench.timing import Measurement
 
@@ -135,6 +136,8 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     settings = {name: base[name] if getattr(args, name) is None else getattr(args, name) for name in SGMCMC_DEFAULTS}
     settings["requested_steps"] = settings["steps"]
     settings["steps"] = max(1, round(settings["steps"] / STEP_QUANTUM)) * STEP_QUANTUM
+    settings["time_to_result_steps"] = tuple(dict.fromkeys(
+        max(1, round(steps / STEP_QUANTUM)) * STEP_QUANTUM for steps in settings["time_to_result_steps"]))
     settings["chains"] = tuple(dict.fromkeys(settings["chains"]))  # unique, in the order given
     return settings
 
@@ -158,12 +161,15 @@ def run(args: argparse.Namespace) -> int:
                    ratio_rows([m for m in measurements if m.sampler == sampler.name], chain_counts)]
         first_ours = next(m for m in measurements if m.sampler == sampler.name and m.contender == OURS_ALL)
         growth += measure_compile_growth(sampler, data, first_ours)
+    time_to_result = [time_to_result_of(sampler, data, steps) for steps in settings["time_to_result_steps"]
+                      for sampler in SAMPLERS]
 
     sections = [format_header(env, settings)]
     sections += [format_sampler_tables(s, [m for m in measurements if m.sampler == s.name],
                                        [r for r in ratios if r["sampler"] == s.name], chain_counts, repeats)
                  for s in SAMPLERS]
     sections.append(format_compile_growth(growth))
+    sections.append(format_time_to_result(time_to_result))
     diverged = [f"{m.sampler} {m.contender} ({m.num_chains} chains)" for m in measurements if not m.finite]
     publish(sections, diverged, args.output, {
         "environment": env,
@@ -173,5 +179,6 @@ def run(args: argparse.Namespace) -> int:
                          for m in measurements],
         "ratios": ratios,
         "compile_growth": growth,
+        "time_to_result": time_to_result,
     })
     return 0

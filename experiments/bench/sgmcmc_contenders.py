@@ -130,7 +130,7 @@ class Sampler(NamedTuple):
 
     Attributes:
         name: as printed.
-        ours: ``logdensity_fn -> samplers.SamplingAlgorithm``.
+        ours: ``(logdensity_fn, step_size=STEP_SIZE) -> samplers.SamplingAlgorithm``.
         hand_fused_init: ``params -> state`` of the hand-fused loop.
         hand_fused_step: ``step(key, state, batch) -> state``.
         blackjax_step: builds blackjax's ``step(key, position, batch) -> position``.
@@ -139,7 +139,7 @@ class Sampler(NamedTuple):
     """
 
     name: str
-    ours: Callable[[Callable], Any]
+    ours: Callable[..., Any]
     hand_fused_init: Callable[[Params], Any]
     hand_fused_step: Callable
     blackjax_step: Callable[[], Callable]
@@ -150,7 +150,7 @@ class Sampler(NamedTuple):
 SAMPLERS = (
     Sampler(
         name="SGLD",
-        ours=lambda logdensity: samplers.sgld(logdensity, STEP_SIZE),
+        ours=lambda logdensity, step_size=STEP_SIZE: samplers.sgld(logdensity, step_size),
         hand_fused_init=lambda params: params,
         hand_fused_step=hand_fused_sgld_step,
         blackjax_step=blackjax_sgld_step,
@@ -159,7 +159,7 @@ SAMPLERS = (
     ),
     Sampler(
         name="SGHMC",
-        ours=lambda logdensity: samplers.sghmc(logdensity, STEP_SIZE, friction=FRICTION),
+        ours=lambda logdensity, step_size=STEP_SIZE: samplers.sghmc(logdensity, step_size, friction=FRICTION),
         hand_fused_init=lambda params: (params, jax.tree.map(jnp.zeros_like, params)),
         hand_fused_step=hand_fused_sghmc_step,
         blackjax_step=blackjax_sghmc_step,

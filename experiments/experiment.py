@@ -84,7 +84,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
             steps and resumes from (None: no checkpoints); a checkpoint written under
             another config (:func:`checkpoint_identity`) is refused.
         log: where progress lines go.
-        progress: the sampler's progress bar (default: on a terminal).
+        progress: the sampler's progress report (:class:`samplers.progress.Progress`; False: none).
 
     Returns:
         An :class:`Outcome`. ``metrics["divergences"]`` lists ``{"chain", "step"}`` for

@@ -10,7 +10,7 @@ gradient penalty ``lambda E[(||grad c(x_hat)|| - 1)^2]`` at random interpolates 
 paired draws. Each outer iteration draws a measurement set, a bag of network and GP
 functions, takes ``critic_steps`` ascent steps on the critic over that bag, then one
 descent step on ``phi`` through fresh reparameterised network draws. The whole loop is
-one compiled ``lax.scan`` per chunk of outer iterations, with a progress bar between
+one compiled ``lax.scan`` per chunk of outer iterations, with progress reported between
 chunks.
 
 Two critic policies: re-initialised every outer iteration (the reference's choice, which

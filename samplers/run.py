@@ -420,7 +420,7 @@ def sample(
             memory stays constant however many draws are taken.
         keep_samples: return the draws themselves (default: only when ``on_sample`` is
             None).
-        chunk_size: steps per compiled call; the Python loop (progress bar, checkpoints)
+        chunk_size: steps per compiled call; the Python loop (progress, checkpoints)
             only runs between chunks.
         progress: report progress on stderr (:class:`samplers.progress.Progress`): a bar
             on a terminal, elsewhere a line every tenth of the steps, with steps per second

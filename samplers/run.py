@@ -282,7 +282,6 @@ class _Stepper(NamedTuple):
         """
         block = _FULL_BATCH_BLOCK if self.batch_size is None else self.steps_per_epoch
         weight_and_info = functools.partial(self.draw, keep_samples=False)
-        _, *info_shapes = jax.eval_shape(lambda c: weight_and_info(*self.step(c, data)), carry)
         template = self.draw_shapes(carry, data, keep_samples=keep_samples)
         buffers = jax.tree.map(lambda x: jnp.zeros((buffer_size,) + x.shape, x.dtype), template)
 
@@ -315,7 +314,7 @@ class _Stepper(NamedTuple):
                                            carry, last, online, buffers)
             return carry, last, online, buffers
 
-        last = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tuple(info_shapes))
+        last = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), tuple(template[1:]))  # weight, scalar info
         carry, _, online, buffers = jax.lax.while_loop(lambda loop: loop[0].step < end, piece,
                                                        (carry, last, online, buffers))
         return carry, online, buffers

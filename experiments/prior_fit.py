@@ -28,12 +28,13 @@ from priors import gp, measurement, wasserstein, weight
 __all__ = ["CACHE", "PriorChoice", "fit_hash", "choose_prior"]
 
 CACHE = "prior-cache"
-_FORMAT = 1  # bump when a change to the fitting code makes cached fits stale
+_FORMAT = 2  # bump when a change to the fitting code makes cached fits stale
 _PLOT_POINTS = 200
 _PLOT_FUNCTIONS = 12
 # What a saved fit must hold (as :func:`_fit` writes it) and the numbers of its report.
 _SAVED_FIELDS = {"hash": str, "prior": dict, "report": dict, "hyperparameters": dict, "trace": list}
-_REPORT_KEYS = ("w1_initial", "w1_final", "iterations", "seconds")
+_REPORT_KEYS = ("w1_initial", "w1_final", "w1_initial_error", "w1_final_error", "judge_steps", "judge_seconds",
+                "iterations", "seconds")
 
 
 class PriorChoice(NamedTuple):
@@ -42,8 +43,10 @@ class PriorChoice(NamedTuple):
     Attributes:
         prior: the prior object (``log_prob``; hierarchical ones also ``gibbs``).
         fit: None for a fixed prior; else the saved record: ``hash``, ``prior`` (as
-            ``weight.prior_to_dict``), ``report`` (``w1_initial``, ``w1_final``,
-            ``iterations``, ``seconds``) and ``trace`` (the W1 estimate per iteration).
+            ``weight.prior_to_dict``), ``report`` (the judged ``w1_initial`` and
+            ``w1_final`` with their standard errors ``w1_initial_error`` and
+            ``w1_final_error``, ``judge_steps``, ``judge_seconds``, ``iterations``,
+            ``seconds``) and ``trace`` (the W1 estimate per iteration).
         function_draws: for 1-D inputs, ``{"x", "gp", "initial", "fitted"}`` function
             values at a grid for the prior-draws plot; else None.
         cached: whether the fit was loaded rather than computed.
@@ -87,16 +90,18 @@ def _fit(config: Config, dataset: Dataset, network: Network, template: Any, fami
         critic_steps=settings.critic_steps, warm_critic=settings.warm_critic,
         critic_optimizer=getattr(optax, settings.critic_optimizer)(settings.critic_learning_rate),
         prior_optimizer=optax.rmsprop(settings.prior_learning_rate), gradient_penalty=settings.gradient_penalty)
-    # Both W1 values are judged by identical fresh critics on identical points and GP draws.
-    evaluation_points = points.sample(points_key)
-
-    judge = wasserstein.w1_estimator(network.apply, lambda k, phi: family.sample(k, phi, template), target,
-                                     steps=settings.evaluation_steps, gradient_penalty=settings.gradient_penalty)
-    report = {"w1_initial": judge(evaluation_key, family.init(template), evaluation_points),
-              "w1_final": judge(evaluation_key, result.hyperparameters, evaluation_points),
+    # The initial and the fitted prior are judged together: fresh critics, the same points
+    # and GP draws (see wasserstein.w1_judge).
+    judge = wasserstein.w1_judge(network.apply, lambda k, phi: family.sample(k, phi, template), target,
+                                 max_steps=settings.evaluation_steps, gradient_penalty=settings.gradient_penalty)
+    judged = judge(evaluation_key, [family.init(template), result.hyperparameters], points.sample(points_key))
+    report = {"w1_initial": float(judged.estimates[0]), "w1_final": float(judged.estimates[1]),
+              "w1_initial_error": float(judged.standard_errors[0]), "w1_final_error": float(judged.standard_errors[1]),
+              "judge_steps": int(judged.steps.max()), "judge_seconds": judged.seconds,
               "iterations": settings.num_iterations, "seconds": result.seconds}
-    log(f"prior fitted in {result.seconds:.1f} s: W1 {report['w1_initial']:.3f} -> {report['w1_final']:.3f} "
-        f"(fresh critics, {settings.evaluation_steps} steps each)")
+    log(f"prior fitted in {result.seconds:.1f} s: W1 {report['w1_initial']:.3f} +- {report['w1_initial_error']:.3f} "
+        f"-> {report['w1_final']:.3f} +- {report['w1_final_error']:.3f} (fresh critics, "
+        f"{judged.steps[0]} and {judged.steps[1]} steps, judged in {judged.seconds:.1f} s)")
     return {"prior": weight.prior_to_dict(result.prior), "report": report,
             "hyperparameters": family.hyperparameters(result.hyperparameters),
             "trace": [float(value) for value in result.trace]}

@@ -16,8 +16,8 @@ chunks.
 Two critic policies: re-initialised every outer iteration (the reference's choice, which
 needs hundreds of critic steps to give a usable estimate each time) or warm, carried with
 its optimiser state from one iteration to the next, so that a few steps keep it near the
-optimum as ``phi`` moves. Estimates of W1 used to compare priors come from
-a judge from :func:`w1_estimator`: a fresh critic trained on fresh draws for many steps, never from the
+optimum as ``phi`` moves. Estimates of W1 used to compare priors come from a judge
+(:func:`w1_judge`): fresh critics trained until their objective settles, never from the
 fitting trace.
 
 References:
@@ -27,6 +27,7 @@ References:
     GANs, NeurIPS 2017 (the gradient penalty).
 """
 
+import functools
 import math
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -40,7 +41,7 @@ import optax
 from priors import gp
 from samplers.progress import Progress
 
-__all__ = ["Critic", "FitResult", "fit", "w1_estimator", "function_draws"]
+__all__ = ["Critic", "FitResult", "Judgement", "fit", "function_draws", "w1_judge"]
 
 ArrayTree = Any
 PRNGKey = jax.Array
@@ -72,7 +73,7 @@ class FitResult(NamedTuple):
         prior: ``family.prior(phi)``, the fitted prior for posterior sampling.
         trace: the critic's W1 estimate at every outer iteration, shape
             ``(num_iterations,)``. With a re-initialised critic it is noisy and can be
-            negative; use :func:`w1_estimator` to compare priors.
+            negative; use :func:`w1_judge` to compare priors.
         seconds: wall time of the fitting loop, compilation included.
     """
 
@@ -249,26 +250,73 @@ def fit(
     return FitResult(phi, family.prior(phi), trace, time.perf_counter() - start)
 
 
-def w1_estimator(
+class Judgement(NamedTuple):
+    """What a judge from :func:`w1_judge` returns, one entry per prior judged.
+
+    Attributes:
+        estimates: the W1 estimates, the dual objective of each prior's trained critic on
+            held-out draws.
+        standard_errors: their Monte Carlo standard errors over those held-out draws.
+        steps: the critic steps each prior's critic took before its stopping rule held.
+        seconds: wall time of the judging, compilation included.
+    """
+
+    estimates: np.ndarray
+    standard_errors: np.ndarray
+    steps: np.ndarray
+    seconds: float
+
+
+def _draw_batches(key: PRNGKey, draw: Callable[[PRNGKey], jax.Array], num_batches: int) -> jax.Array:
+    """``num_batches`` calls of ``draw`` one after another (bounded memory), rows concatenated."""
+    batches = jax.lax.map(draw, jax.random.split(key, num_batches))
+    return batches.reshape(-1, batches.shape[-1])
+
+
+def _select(keep: jax.Array, new: ArrayTree, old: ArrayTree) -> ArrayTree:
+    """``new`` where ``keep`` (one flag per leading index), else ``old``."""
+    def choose(new_leaf, old_leaf):
+        return jnp.where(keep.reshape(keep.shape + (1,) * (new_leaf.ndim - 1)), new_leaf, old_leaf)
+
+    return jax.tree.map(choose, new, old)
+
+
+def w1_judge(
     apply_fn: ApplyFn,
     sample_params: Callable[[PRNGKey, ArrayTree], ArrayTree],
     target: gp.Kernel | gp.Hierarchical,
     *,
     num_functions: int = 256,
-    steps: int = 2000,
-    evaluation_batches: int = 20,
+    pool_batches: int = 16,
+    held_out_batches: int = 8,
+    max_steps: int = 2000,
+    check_every: int = 100,
+    tolerance: float = 0.01,
     learning_rate: float = 1e-3,
     gradient_penalty: float = 10.0,
     critic_widths: Sequence[int] = (200, 200),
-) -> Callable[[PRNGKey, ArrayTree, jax.Array], float]:
-    """A judge of W1 between a network prior and a GP, for comparing priors.
+    progress: bool | None = None,
+) -> Callable[[PRNGKey, Sequence[ArrayTree], jax.Array], Judgement]:
+    """A judge of W1 between network priors and a GP, for comparing priors.
 
-    ``estimate(key, hyperparameters, points)`` trains a fresh critic for ``steps`` Adam
-    steps, each on fresh draws from both sides (so it cannot overfit a sample), then
-    averages the dual objective over ``evaluation_batches`` further fresh batches. The
-    program is compiled once and reused for every prior of the family, so judging the
-    initial and the fitted prior costs one compilation. Two priors judged with the same
-    ``key`` and ``points`` see the same critic initialisation and GP draws.
+    ``judge(key, [phi_1, phi_2, ...], points)`` judges several priors of one family in
+    one compiled program. It draws a pool of ``pool_batches * num_functions`` functions
+    from each prior and from the GP, and a held-out set of ``held_out_batches`` batches,
+    then trains a fresh critic per prior with Adam on minibatches of the pools. Every
+    ``check_every`` steps it compares the mean penalised objective of the last round of
+    steps with the round before: a critic stops when its objective rose by less than
+    ``tolerance`` of its value, or by less than twice the standard error of the rise
+    (it has stopped learning what the noise lets it see), or at ``max_steps``. The
+    estimate is the trained critic's dual objective on the held-out draws, which played
+    no part in training or stopping.
+
+    All priors share the GP draws, and each prior's critic sees the same initialisation,
+    minibatch indices and network-draw keys, and stops on its own objective alone: a
+    prior judged with others gets the estimate it gets judged alone, and differences
+    between priors are not blurred by different random numbers. Nothing is shared with
+    a fit's critic. Minibatches from a pool cost a tenth of fresh draws per step; the
+    pool can be overfitted, which the held-out estimate would show as a lower value,
+    never as a higher one.
 
     Args:
         apply_fn: ``apply_fn(params, x) -> (n, outputs)``; the first output is compared.
@@ -276,45 +324,127 @@ def w1_estimator(
             the prior judged (e.g. ``lambda k, phi: family.sample(k, phi, template)``;
             for a fixed prior, ignore ``hyperparameters`` and pass None for them).
         target: the GP.
-        num_functions: functions per side per batch.
-        steps: critic training steps.
-        evaluation_batches: fresh batches averaged for the estimate.
-        learning_rate: Adam's learning rate for the critic.
+        num_functions: functions per side per minibatch (and per drawn batch).
+        pool_batches: batches of functions per side that the critics train on.
+        held_out_batches: batches per side for the estimate.
+        max_steps: the most critic steps.
+        check_every: critic steps per round between checks of the stopping rule.
+        tolerance: the relative rise of the objective below which a critic stops.
+        learning_rate: Adam's learning rate for the critics.
         gradient_penalty: the penalty weight.
-        critic_widths: the critic's hidden widths.
+        critic_widths: the critics' hidden widths.
+        progress: report the critic steps on stderr (:class:`samplers.progress.Progress`);
+            False: silent.
 
     Returns:
-        ``estimate(key, hyperparameters, points) -> float`` with ``points`` the ``(n, d)``
-        measurement points, held fixed. The gradient penalty keeps the critic only softly
-        Lipschitz, so the estimate is not a lower bound on W1: use it to compare priors
-        judged the same way, not as an absolute distance.
+        ``judge(key, hyperparameters, points) -> Judgement`` with ``hyperparameters`` a
+        sequence of the priors' hyperparameters (pytrees of one structure) and ``points``
+        the ``(n, d)`` measurement points. The gradient penalty keeps the critic only
+        softly Lipschitz, so an estimate is not a lower bound on W1: use it to compare
+        priors judged the same way, not as an absolute distance.
     """
+    for name, value in (("num_functions", num_functions), ("pool_batches", pool_batches),
+                        ("held_out_batches", held_out_batches), ("max_steps", max_steps),
+                        ("check_every", check_every)):
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     critic = Critic(tuple(critic_widths))
     optimizer = optax.adam(learning_rate)
-    train_critic = _critic_steps(critic, optimizer, gradient_penalty, steps)
+    pool_size = pool_batches * num_functions
 
     @jax.jit
-    def run(key, hyperparameters, points):
-        def draw(key):
-            network_key, gp_key = jax.random.split(key)
-            return (function_draws(network_key, apply_fn, lambda k: sample_params(k, hyperparameters), points,
-                                   num_functions),
-                    gp.sample_functions(gp_key, target, points, num_functions))
+    def start(key, stacked, points):
+        gp_key, network_key, init_key = jax.random.split(key, 3)
+        gp_pool = _draw_batches(gp_key, lambda k: gp.sample_functions(k, target, points, num_functions),
+                                pool_batches + held_out_batches)
 
-        init_key, train_key, evaluation_key = jax.random.split(key, 3)
+        def network_pool(hyperparameters):
+            def draw(k):
+                return function_draws(k, apply_fn, lambda k: sample_params(k, hyperparameters), points, num_functions)
+            return _draw_batches(network_key, draw, pool_batches + held_out_batches)
+
+        network_pools = jax.lax.map(network_pool, stacked)
         params = critic.init(init_key, jnp.zeros((points.shape[0],)))
-        params, _, _ = train_critic(train_key, params, optimizer.init(params), draw)
+        critics = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (network_pools.shape[0], *leaf.shape)),
+                               (params, optimizer.init(params)))
+        return critics, network_pools, gp_pool
 
-        def estimate(key):
-            network_values, gp_values = draw(key)
-            return jnp.mean(critic.apply(params, network_values)) - jnp.mean(critic.apply(params, gp_values))
+    @functools.partial(jax.jit, static_argnums=0)
+    def train_round(num_steps, critics, active, network_pools, gp_pool, key):
+        def one_step(critics, step_key):
+            network_key, gp_key, mix_key = jax.random.split(step_key, 3)
+            network_rows = jax.random.randint(network_key, (num_functions,), 0, pool_size)
+            gp_values = gp_pool[jax.random.randint(gp_key, (num_functions,), 0, pool_size)]
 
-        return jnp.mean(jax.lax.map(estimate, jax.random.split(evaluation_key, evaluation_batches)))
+            def update(critic_state, network_pool):
+                params, opt_state = critic_state
+                (loss, _), grads = jax.value_and_grad(_critic_loss, argnums=1, has_aux=True)(
+                    critic, params, mix_key, network_pool[network_rows], gp_values, gradient_penalty)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), -loss
 
-    def estimate(key: PRNGKey, hyperparameters: ArrayTree, points: jax.Array) -> float:
-        value = float(run(key, hyperparameters, points))
-        if not math.isfinite(value):
-            raise FloatingPointError("the W1 estimate is not finite; the critic diverged (lower learning_rate)")
-        return value
+            updated, objectives = jax.vmap(update)(critics, network_pools)
+            return _select(active, updated, critics), objectives
 
-    return estimate
+        return jax.lax.scan(one_step, critics, jax.random.split(key, num_steps))
+
+    @jax.jit
+    def evaluate(critics, network_pools, gp_pool):
+        gp_held_out = gp_pool[pool_size:]
+
+        def estimate(params, network_pool):
+            network_values = critic.apply(params, network_pool[pool_size:])
+            gp_values = critic.apply(params, gp_held_out)
+            error = jnp.sqrt(jnp.var(network_values, ddof=1) / network_values.shape[0]
+                             + jnp.var(gp_values, ddof=1) / gp_values.shape[0])
+            return jnp.mean(network_values) - jnp.mean(gp_values), error
+
+        return jax.vmap(estimate)(critics[0], network_pools)
+
+    def judge(key: PRNGKey, hyperparameters: Sequence[ArrayTree], points: jax.Array) -> Judgement:
+        began = time.perf_counter()
+        num_priors = len(hyperparameters)
+        start_key, train_key = jax.random.split(key)
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *hyperparameters)
+        critics, network_pools, gp_pool = start(start_key, stacked, points)
+        active = np.ones(num_priors, bool)
+        steps = np.zeros(num_priors, int)
+        previous = None
+        compiled, compile_seconds = {}, 0.0
+        bar = Progress(max_steps, label="W1 judge", unit="critic step", show=progress)
+        try:
+            for first in range(0, max_steps, check_every):
+                length = min(check_every, max_steps - first)
+                arguments = (critics, jnp.asarray(active), network_pools, gp_pool,
+                             jax.random.fold_in(train_key, first))
+                if length not in compiled:
+                    compiling = time.perf_counter()
+                    compiled[length] = train_round.lower(length, *arguments).compile()
+                    compile_seconds += time.perf_counter() - compiling
+                critics, objectives = compiled[length](*arguments)
+                objectives = np.asarray(objectives)[:, active]
+                if not np.all(np.isfinite(objectives)):
+                    raise FloatingPointError("a W1 judge's critic diverged (its objective is not finite); "
+                                             "lower learning_rate")
+                steps[active] += length
+                current = np.full((2, num_priors), np.nan)
+                current[0, active] = objectives.mean(axis=0)
+                current[1, active] = objectives.std(axis=0, ddof=1) / math.sqrt(length) if length > 1 else np.inf
+                if previous is not None:
+                    rise = current[0] - previous[0]
+                    settled = rise < np.maximum(tolerance * np.abs(previous[0]),
+                                                2.0 * np.hypot(current[1], previous[1]))
+                    active &= ~settled
+                previous = current
+                bar.update(first + length, excluded_seconds=compile_seconds,
+                           note=f"{int(active.sum())} of {num_priors} critics training")
+                if not active.any():
+                    break
+        finally:
+            bar.close()
+        estimates, errors = (np.asarray(values) for values in evaluate(critics, network_pools, gp_pool))
+        if not np.all(np.isfinite(estimates)):
+            raise FloatingPointError("a W1 estimate is not finite; the critic diverged (lower learning_rate)")
+        return Judgement(estimates, errors, steps, time.perf_counter() - began)
+
+    return judge

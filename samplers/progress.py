@@ -42,8 +42,18 @@ class Progress:
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {postfix}") if interactive else None
 
     def rate_and_left(self, excluded_seconds: float) -> tuple[float, float]:
-        """Units per second of running time, and the seconds the rest will take at that rate."""
-        running = max(time.perf_counter() - self.started - excluded_seconds, 1e-9)
+        """Units per second of running time, and the seconds the rest will take at that rate.
+
+        Raises:
+            ValueError: ``excluded_seconds`` is more than has passed since the progress
+                started (the caller counted compilation from before it), which would make
+                the rate nonsense.
+        """
+        elapsed = time.perf_counter() - self.started
+        if excluded_seconds > elapsed + 1e-3:
+            raise ValueError(f"{excluded_seconds:.3f} s excluded from the {elapsed:.3f} s since the progress "
+                             f"started: count only compilation after it started")
+        running = max(elapsed - excluded_seconds, 1e-9)
         rate = (self.done - self.initial) / running
         return rate, (self.total - self.done) / rate if rate > 0 else float("inf")
 

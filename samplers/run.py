@@ -561,6 +561,7 @@ def sample(
         kept_before, saved_chunks, last_checkpoint = kept, len(chunks), step
 
     bar = Progress(num_steps, initial=step, show=progress)
+    compiled_before_bar = compiled.compile_seconds  # the bar's clock starts after those
     last_checkpoint, saved_chunks = step, len(chunks)
     scalars = [jnp.int32(value) for value in (burn_in, thin)]
     try:
@@ -576,9 +577,9 @@ def sample(
                 chunks.append(jax.tree.map(lambda b, n=draws: b[:n], fetch(buffers)))
                 kept += draws
             step = end
-            bar.update(step, excluded_seconds=compiled.compile_seconds)
             # Reading the flags back also waits for the chunk, so the bar keeps time.
             diverged = (fetch(carry.diverged_at) >= 0).any()
+            bar.update(step, excluded_seconds=compiled.compile_seconds - compiled_before_bar)
             if stop_on_divergence and diverged:
                 break
             if checkpoint_dir is not None and (step == num_steps or checkpoint_every is None

@@ -176,7 +176,8 @@ def saved_fit_record(setup: Setup) -> tuple[pathlib.Path, dict]:
     phi = family.init(template_for(depth=1))
     digest = prior_fit.fit_hash(config, dataset)
     record = {"hash": digest, "prior": weight.prior_to_dict(family.prior(phi)),
-              "report": {"w1_initial": 1.0, "w1_final": 0.5, "iterations": 2, "seconds": 0.1},
+              "report": {"w1_initial": 1.0, "w1_final": 0.5, "w1_initial_error": 0.1, "w1_final_error": 0.1,
+                         "judge_steps": 200, "judge_seconds": 0.1, "iterations": 2, "seconds": 0.1},
               "hyperparameters": family.hyperparameters(phi), "trace": [1.0, 0.5]}
     return setup.results / prior_fit.CACHE / f"{digest}.json", record
 

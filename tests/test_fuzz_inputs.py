@@ -212,7 +212,8 @@ def saved_fit_setting():
     family = weight.family_from_kind("gpig")
     phi = family.init(network.init(jax.random.key(0), dataset.input_dim))
     record = {"hash": prior_fit.fit_hash(config, dataset), "prior": weight.prior_to_dict(family.prior(phi)),
-              "report": {"w1_initial": 1.0, "w1_final": 0.5, "iterations": 2, "seconds": 0.1},
+              "report": {"w1_initial": 1.0, "w1_final": 0.5, "w1_initial_error": 0.1, "w1_final_error": 0.1,
+                         "judge_steps": 200, "judge_seconds": 0.1, "iterations": 2, "seconds": 0.1},
               "hyperparameters": family.hyperparameters(phi), "trace": [1.0, 0.5]}
     return config, dataset, network, record
 

@@ -13,6 +13,7 @@ import json
 import math
 import pathlib
 
+import numpy as np
 import pytest
 
 from conftest import REPO, run_posterior
@@ -71,9 +72,11 @@ def test_a_gpig_run_reports_and_keeps_its_fit(gpig_results, first_gpig_run):
     metrics = first_gpig_run["metrics"]
     assert metrics["status"] == "ok" and metrics["draws_per_chain"] == DRAWS_PER_CHAIN
     fit = metrics["prior_fit"]
-    assert set(fit) == {"w1_initial", "w1_final", "iterations", "seconds", "hash", "reused"}
+    assert set(fit) == {"w1_initial", "w1_final", "w1_initial_error", "w1_final_error", "judge_steps",
+                        "judge_seconds", "iterations", "seconds", "hash", "reused"}
     assert fit["iterations"] == 5 and fit["reused"] is False and fit["seconds"] > 0.0
-    assert all(isinstance(fit[key], float) for key in ("w1_initial", "w1_final"))
+    assert all(isinstance(fit[key], float) for key in ("w1_initial", "w1_final", "w1_initial_error", "w1_final_error"))
+    assert 0 < fit["judge_steps"] <= 20 and fit["w1_initial_error"] > 0.0 and fit["judge_seconds"] > 0.0
     assert math.isfinite(metrics["test_nll_gap"])  # the toy has a gap in its training inputs
 
     record = first_gpig_run["prior"]
@@ -110,7 +113,11 @@ def test_changing_the_fit_settings_refits(gpig_results, monkeypatch):
 
     # The fit itself runs; its two judging W1 estimates (checked for the first gpig run) are
     # stubbed, as they would cost more than the fit.
-    monkeypatch.setattr(wasserstein, "w1_estimator", lambda *args, **kwargs: lambda *judged: 1.0)
+    def judged(key, hyperparameters, points):
+        ones = np.ones(len(hyperparameters))
+        return wasserstein.Judgement(ones, 0.1 * ones, np.full(len(hyperparameters), 100), 0.1)
+
+    monkeypatch.setattr(wasserstein, "w1_judge", lambda *args, **kwargs: judged)
     config = configs.load(toy_config("gpig"), [*TINY, "prior.fit.num_iterations=6"])
     network = models.mlp(width=16, depth=1, output_dim=1, activation=config.model.activation)
     choice = prior_fit.choose_prior(config, dataset, network, cache=gpig_results / prior_fit.CACHE, log=lambda _: None)

@@ -5,6 +5,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 import samplers
 from samplers.progress import Progress
@@ -27,6 +28,8 @@ def test_rates_leave_out_the_seconds_spent_compiling():
     time.sleep(0.2)
     progress.update(500, excluded_seconds=0.19)  # all but about 0.01 s of it was compiling
     rate, left = progress.rate_and_left(0.19)
+    with pytest.raises(ValueError, match="excluded"):
+        progress.rate_and_left(1.0)  # compilation from before the progress started
     assert rate > 500 / 0.1  # counted over the running time only, not the 0.2 s
     assert left < 0.1
 
@@ -47,3 +50,6 @@ def test_the_driver_reports_to_a_log(capsys):
                     num_steps=1000, chunk_size=100)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 10 and lines[-1].startswith("sampling: 1,000/1,000 steps (100%)")
+    # The start's compilation (before the bar) is not taken off the bar's clock.
+    rates = [float(line.split(", ")[1].split()[0].replace(",", "")) for line in lines]
+    assert max(rates) < 1e8, lines

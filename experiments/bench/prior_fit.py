@@ -19,9 +19,9 @@ Time to an equally good prior (``uci``): the reference's final W1 is stood in fo
 fit run the reference's way for all 200 iterations (the same algorithm; the reference's
 own 124 s for it are from BENCHMARKS.md). Our default fit (warm critic, few critic
 steps) then runs for increasing numbers of iterations, each from scratch with its
-compilation counted; every prior, the reference-way one included, is judged by one
-fresh critic trained to convergence on fresh draws at the same points
-(:func:`priors.wasserstein.w1_estimator`, same key). The first of our runs judged at
+compilation counted; every prior, the reference-way one included, is judged by a
+fresh critic trained until its objective settles, at the same points and with the same
+draws (:func:`priors.wasserstein.w1_judge`, same key). The first of our runs judged at
 least as good gives our wall time. The 1-D toy's reference run takes 800 iterations of
 1000 critic steps (two hours in the reference, most of an hour here), so it is only
 run with ``--full``.
@@ -107,14 +107,14 @@ def fit(problem: Problem, *, iterations: int, critic_steps: int, warm: bool, chu
 
 def judge(problem: Problem) -> Callable[[Any], float]:
     """``judged(phi)``: W1 of the prior ``phi`` against the GP by a fresh critic, the same
-    key and points for all (one compiled judge for every prior of the setting)."""
+    key and points for all (one judge for every prior of the setting; a prior judged
+    alone gets the estimate it would get judged with the others)."""
     from priors import wasserstein
 
     points = problem.measurement.sample(jax.random.key(5))
-    estimate = wasserstein.w1_estimator(problem.apply_fn,
-                                        lambda k, phi: problem.family.sample(k, phi, problem.template),
-                                        problem.target, steps=JUDGE_STEPS)
-    return lambda phi: estimate(jax.random.key(7), phi, points)
+    estimate = wasserstein.w1_judge(problem.apply_fn, lambda k, phi: problem.family.sample(k, phi, problem.template),
+                                    problem.target, max_steps=JUDGE_STEPS, progress=False)
+    return lambda phi: float(estimate(jax.random.key(7), [phi], points).estimates[0])
 
 
 def per_critic_step(problem: Problem, timed_iterations: int) -> dict:

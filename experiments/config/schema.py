@@ -64,8 +64,9 @@ class PriorFitConfig:
     in a fraction of the time (``posterior bench prior-fit``); ``warm_critic: false,
     critic_steps: 200, critic_optimizer: adagrad, critic_learning_rate: 0.02`` is the
     reference's way. ``measurement`` is a ``priors.measurement.measurement_from_spec`` mapping. The W1
-    values reported in ``metrics.json`` come from a fresh critic trained for
-    ``evaluation_steps`` steps, the same way before and after fitting.
+    values reported in ``metrics.json`` come from fresh critics judging the initial and
+    the fitted prior together (``priors.wasserstein.w1_judge``), each trained until its
+    objective settles, for at most ``evaluation_steps`` steps.
     """
 
     num_iterations: int = 200

@@ -18,6 +18,8 @@ only in numbers therefore run the same compiled code.
 """
 
 import dataclasses
+import itertools
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -28,6 +30,8 @@ from samplers.validation import check_positive
 ArrayTree = Any
 PRNGKey = jax.Array
 LogDensityFn = Callable[[ArrayTree, ArrayTree], jax.Array]
+
+_DRAW_MULTIPLE = 8  # see normal_like
 
 
 class SamplingAlgorithm(NamedTuple):
@@ -60,12 +64,21 @@ class Static:
 def normal_like(key: PRNGKey, tree: ArrayTree) -> ArrayTree:
     """Standard normal noise with the structure, shapes and dtypes of ``tree``.
 
-    One key per leaf drawn directly, rather than one flat vector cut into leaves: that
-    avoids the concatenate-and-slice copies of ``ravel_pytree`` on every step.
+    One draw for all the leaves, cut into them: every random draw is a threefry
+    computation of its own in the compiled program, so one draw compiles faster than one
+    per leaf, and on CPUs it also runs faster. Its length is rounded up to a multiple of
+    8 because XLA's CPU code for threefry is several times slower per number at odd
+    lengths (2,751 numbers took 124 us a draw, 2,752 took 32 us).
     """
     leaves, treedef = jax.tree.flatten(tree)
-    keys = jax.random.split(key, len(leaves))
-    noise = [jax.random.normal(k, jnp.shape(x), jnp.result_type(x)) for k, x in zip(keys, leaves)]
+    if not leaves:
+        return tree
+    sizes = [math.prod(jnp.shape(x)) for x in leaves]
+    total = sum(sizes)
+    flat = jax.random.normal(key, (total + -total % _DRAW_MULTIPLE,), jnp.result_type(*leaves))
+    starts = itertools.accumulate(sizes, initial=0)
+    noise = [flat[start:start + size].reshape(jnp.shape(x)).astype(jnp.result_type(x))
+             for start, size, x in zip(starts, sizes, leaves)]
     return jax.tree.unflatten(treedef, noise)
 
 

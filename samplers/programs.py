@@ -8,7 +8,7 @@ description of the rest; :class:`Programs` compiles a program the first time its
 seen and hands back the same executable afterwards, so a second call that changes only
 numbers (a step size, a temperature, a schedule's constants) compiles nothing.
 
-The cache holds the :data:`CAPACITY` programs used last. It keeps the functions in the
+The cache holds the :data:`CAPACITY` programs (and traced shapes) used last. It keeps the functions in the
 keys alive, which is also what makes keying on their identity safe: a function object is
 never reused for another function while the cache holds it.
 """
@@ -27,6 +27,7 @@ from jax.sharding import Mesh
 __all__ = ["CAPACITY", "Split", "split", "Programs", "clear", "default_cache_path", "enable_compilation_cache"]
 
 CAPACITY = 64
+_QUICK_TO_COMPILE = {"xla_backend_optimization_level": 0}  # see Programs.run
 
 _compiled: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
 
@@ -106,6 +107,12 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.P
     return pathlib.Path(jax.config.jax_compilation_cache_dir)
 
 
+def _remember(key: Hashable, value: Any) -> None:
+    _compiled[key] = value
+    while len(_compiled) > CAPACITY:
+        _compiled.popitem(last=False)
+
+
 def clear() -> None:
     """Forget every compiled program (the next call of each compiles it again)."""
     _compiled.clear()
@@ -113,7 +120,9 @@ def clear() -> None:
 
 class Programs:
     """The driver's programs for one call: compiled under ``shard_map`` or taken from the
-    process's cache, with the compilations and the time they took counted."""
+    process's cache, with the compilations and the time they took counted. The shapes a
+    call traces its functions for (:meth:`shapes`) are kept the same way: tracing a step
+    costs a repeat call more than running a thousand of them on a small model."""
 
     def __init__(self, mesh: Mesh, key: Hashable | None):
         """``key``: what, besides the arguments' layout, determines every program of this
@@ -124,25 +133,46 @@ class Programs:
         self.compilations = 0
         self._here: dict[str, Any] = {}
 
-    def run(self, name: str, function: Callable, args: tuple, in_specs, out_specs, *, donate_first: bool = True):
+    def shapes(self, name: str, function: Callable, args: tuple) -> Any:
+        """``function(*args)``, a function that only traces (``jax.eval_shape``), or the
+        result a call with the same key and argument layout got; the tracing time counts
+        as compile time."""
+        key = None if self.key is None else (name, self.key, _layout(args))
+        if key is not None and key in _compiled:
+            _compiled.move_to_end(key)
+            return _compiled[key]
+        began = time.perf_counter()
+        shapes = function(*args)
+        self.compile_seconds += time.perf_counter() - began
+        if key is not None:
+            _remember(key, shapes)
+        return shapes
+
+    def run(self, name: str, function: Callable, args: tuple, in_specs, out_specs, *, donate_first: bool = True,
+            run_once: bool = False):
         """Call the program ``name`` on ``args``, compiling ``function`` unless a program
-        with the same key and argument layout exists."""
+        with the same key and argument layout exists.
+
+        ``run_once``: the program runs once per call (the start of the chains). On CPUs
+        it is then compiled without LLVM's optimisations, which compiles it 2-3x faster
+        and makes it run a millisecond slower.
+        """
         compiled = self._here.get(name)
         if compiled is None:
-            key = None if self.key is None else (name, self.key, self.mesh, donate_first, _layout(args))
+            key = None if self.key is None else (name, self.key, self.mesh, donate_first, run_once, _layout(args))
             compiled = _compiled.get(key) if key is not None else None
             if compiled is None:
                 # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
                 mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs,
                                        check_vma=False)
                 began = time.perf_counter()
-                compiled = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile()
+                on_cpus = all(device.platform == "cpu" for device in self.mesh.devices.flat)
+                options = _QUICK_TO_COMPILE if run_once and on_cpus else None
+                compiled = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile(options)
                 self.compile_seconds += time.perf_counter() - began
                 self.compilations += 1
                 if key is not None:
-                    _compiled[key] = compiled
-                    while len(_compiled) > CAPACITY:
-                        _compiled.popitem(last=False)
+                    _remember(key, compiled)
             else:
                 _compiled.move_to_end(key)
             self._here[name] = compiled

@@ -55,8 +55,8 @@ class SampleResult(NamedTuple):
         online: per chain, the sum over kept draws of ``on_sample(position, weight)``
             (None without ``on_sample``); leaves of shape ``(chain, ...)``.
         state: the sampler states after the last step, leading axis ``chain``, on device.
-        timings: ``compile_seconds`` (what this call compiled), ``sampling_seconds`` (the
-            rest of the call) and ``compilations`` (how many programs it compiled: 0 when
+        timings: ``compile_seconds`` (what this call spent tracing and compiling its
+            programs), ``sampling_seconds`` (the rest of the call) and ``compilations`` (how many programs it compiled: 0 when
             an earlier call's programs fit).
         diverged_at: ``(chain,)`` int, the first step ``t`` (1 .. ``num_steps``) after
             which the chain's position, or the ``info.logdensity`` its step reported, was
@@ -492,17 +492,21 @@ def sample(
         init, step = algorithm.rebuild(numbers)
         return stepper._replace(alg=alg._replace(init=init, step=step))
 
-    # Shapes are taken outside the mesh, where there is no 'data' axis to slice batches by
-    # (slicing changes no shape a chain carries or keeps).
-    outside_mesh = stepper._replace(data_shards=1)
-    carry_shapes = jax.eval_shape(functools.partial(outside_mesh.initial_carry, init_params=init_params),
-                                  chain_keys, data)
-    online_shapes = None
-    if on_sample is not None:
-        one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry_shapes.states.position)
-        shapes = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
-        online_shapes = jax.tree.map(lambda s: jax.ShapeDtypeStruct((num_chains,) + s.shape, s.dtype), shapes)
-    draw_shapes = outside_mesh.draw_shapes(carry_shapes, data, keep_samples=keep_samples)
+    def shapes(chain_keys, data):
+        """The shapes of the carry, the ``on_sample`` sums and the draws. They are taken
+        outside the mesh, where there is no 'data' axis to slice batches by (slicing
+        changes no shape a chain carries or keeps)."""
+        outside_mesh = stepper._replace(data_shards=1)
+        carry = jax.eval_shape(functools.partial(outside_mesh.initial_carry, init_params=init_params),
+                               chain_keys, data)
+        online = None
+        if on_sample is not None:
+            one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry.states.position)
+            sums = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
+            online = jax.tree.map(lambda s: jax.ShapeDtypeStruct((num_chains,) + s.shape, s.dtype), sums)
+        return carry, online, outside_mesh.draw_shapes(carry, data, keep_samples=keep_samples)
+
+    carry_shapes, online_shapes, draw_shapes = compiled.shapes("shapes", shapes, (chain_keys, data))
 
     def initialise(numbers, start_numbers, chain_keys, data):
         return with_numbers(numbers).initial_carry(chain_keys, data, init_params=start_from.rebuild(start_numbers))
@@ -519,7 +523,8 @@ def sample(
                                 state_template={"carry": carry_shapes, "online": online_shapes})
     if saved is None:
         carry = compiled.run("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
-                             (_WHOLE, _WHOLE, _CHAINS, data_spec), _CARRY_SPECS, donate_first=False)
+                             (_WHOLE, _WHOLE, _CHAINS, data_spec), _CARRY_SPECS, donate_first=False,
+                             run_once=True)
         online = None if online_shapes is None else jax.tree.map(
             lambda s: put(np.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
         step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []

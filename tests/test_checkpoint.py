@@ -322,7 +322,7 @@ DIVERGING_BOUNDARIES = [16, *range(20, 197, 16), 200]
 def diverging_run(**kwargs) -> samplers.SampleResult:
     # Threshold 1.5: with this key, one chain crosses it mid-chunk well before the end, others later or never.
     alg = samplers.sgld(poisoned_gaussian(1.5, "gradient"), 0.05)
-    return samplers.sample(alg, jax.random.key(11), jnp.zeros(2), **DIVERGING_RUN, **kwargs)
+    return samplers.sample(alg, jax.random.key(17), jnp.zeros(2), **DIVERGING_RUN, **kwargs)
 
 
 @pytest.fixture(scope="module")

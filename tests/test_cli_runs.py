@@ -335,8 +335,8 @@ def test_a_sweep_goes_on_past_diverged_runs(tmp_path, uci_env, tiny_config):
 
 
 def test_drop_chain_predicts_with_the_chains_that_stayed_finite(uci_env):
-    # On this data, SGLD at 2e-3 is at the edge of stability: with seed 0, one of four chains diverges.
-    config = configs.from_dict({**TINY, "sampler": {"name": "sgld", "step_size": 2e-3},
+    # On this data, SGLD at 2e-3 is at the edge of stability: with seed 3, one of four chains diverges.
+    config = configs.from_dict({**TINY, "seed": 3, "sampler": {"name": "sgld", "step_size": 2e-3},
                                 "sampling": {**TINY["sampling"], "num_chains": 4, "on_divergence": "drop_chain"}})
     outcome = experiment.run_experiment(config, data_root=uci_env["POSTERIOR_DATA"], log=lambda message: None,
                                         progress=False)

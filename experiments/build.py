@@ -15,7 +15,7 @@ from experiments.config import Config
 from posterior import density, likelihoods, models
 from posterior.data import Dataset, load
 
-__all__ = ["build_likelihood", "build_network", "build_sampler", "build_schedule", "ood_inputs"]
+__all__ = ["build_likelihood", "build_network", "build_optimizer", "build_sampler", "build_schedule", "ood_inputs"]
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -71,8 +71,23 @@ def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
                                               num_cycles=settings.schedule.num_cycles)
 
 
-def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> samplers.SamplingAlgorithm:
-    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC or full-batch HMC with the config's hyperparameters.
+def build_optimizer(config: Config):
+    """The optax optimiser of ``sampler.name: sgd``, its learning rate the config's step size or schedule."""
+    import optax
+
+    settings = config.sampler
+    learning_rate = build_schedule(config)
+    if settings.optimizer == "sgd":
+        return optax.sgd(learning_rate, momentum=settings.momentum or None)
+    if settings.optimizer == "adamw":
+        return optax.adamw(learning_rate, weight_decay=settings.weight_decay)
+    return optax.adam(learning_rate)
+
+
+def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_train: int
+                  ) -> samplers.SamplingAlgorithm:
+    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC, full-batch HMC or an optimiser (``sgd``, whose
+    loss is the log posterior over ``num_train``) with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
     every ``prior.gibbs_every`` steps (SGLD and SGHMC only: the config refuses the
@@ -91,6 +106,8 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any) -> sample
                            target_acceptance_rate=settings.target_acceptance_rate,
                            adaptation_steps=config.sampling.burn_in,
                            max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature)
+    elif settings.name == "sgd":
+        alg = samplers.sgd(logdensity_fn, build_optimizer(config), scale=1.0 / num_train)
     elif settings.name == "entropy_mcmc":
         alg = samplers.entropy_mcmc(logdensity_fn, step_size, settings.eta, temperature=settings.temperature,
                                     max_grad_norm=settings.max_grad_norm, predict_with=settings.predict_with)

@@ -29,8 +29,8 @@ class Evaluation(NamedTuple):
     metrics: dict[str, Any]  # test metrics, diagnostics, warnings, reference and OOD scores
     summary: dict[str, np.ndarray]  # posterior.predictive.summarise of all chains kept
     test_predictions: np.ndarray  # (chain kept, draw, test point[, class]) predictive moments per draw
-    rhat: np.ndarray  # split R-hat of each of those (weighted by the draws' weights)
-    ess: np.ndarray  # and its effective sample size
+    rhat: np.ndarray | None  # split R-hat of each of those (weighted by the draws' weights); None: an ensemble
+    ess: np.ndarray | None  # and its effective sample size
     predictive: dict[str, np.ndarray]  # the test predictive for predictive.npz
     per_class_accuracy: np.ndarray | None = None  # (class,) for classification
     test_entropy: np.ndarray | None = None  # (test point,) predictive entropy, classification
@@ -41,7 +41,10 @@ class Evaluation(NamedTuple):
 def draws_of(config: Config, samples: Any, weights: np.ndarray) -> tuple[Any, np.ndarray]:
     """The draws predictions average over, one parameter tree with axes (chain, draw):
     Entropy-MCMC's ``predict_with: both`` keeps ``(theta, anchor)`` pairs, which become
-    two draws each (theta, then its anchor, with the pair's weight)."""
+    two draws each (theta, then its anchor, with the pair's weight); an ensemble
+    (``sgd``) predicts with the last iterate of each member."""
+    if config.sampler.name == "sgd":
+        return jax.tree.map(lambda leaf: leaf[:, -1:], samples), np.asarray(weights)[:, -1:]
     if config.sampler.name != "entropy_mcmc" or config.sampler.predict_with != "both":
         return samples, weights
     theta, anchor = samples
@@ -133,8 +136,12 @@ def evaluate(config: Config, dataset: Dataset, network: models.Network, likeliho
             found["test_nll_gap"] = -metrics.log_likelihood(summary["log_density"][dataset.test_in_gap],
                                                             scale=dataset.y_std)
         found["test_ll_kind"] = "log density of the weighted predictive mixture"
-    rhat, ess = diagnostics.per_prediction(test_predictions, weights)
-    found.update(diagnostics.worst(rhat, ess))
+    if config.sampler.name == "sgd":
+        rhat = ess = None
+        found["diagnostics"] = "not applicable: an ensemble member is one optimum, not a chain of draws"
+    else:
+        rhat, ess = diagnostics.per_prediction(test_predictions, weights)
+        found.update(diagnostics.worst(rhat, ess))
     found["warnings"] = convergence.warnings_of(
         {**run_metrics, **found}, weights=np.asarray(weights) if config.sampler.name == "sa_sgld" else None)
     run_predictive = references.of_run(dataset, split=config.data.split, summary=summary,

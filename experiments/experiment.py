@@ -130,7 +130,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     batch_sum = samplers.mesh.sum_over_data if config.mesh.data > 1 else None
     logdensity_fn = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
                                           batch_sum=batch_sum, terms=config.sampler.name == "hmc")
-    alg = build_sampler(config, logdensity_fn, choice.prior)
+    alg = build_sampler(config, logdensity_fn, choice.prior, num_train=len(dataset.x_train))
     run = config.sampling
     mesh = None
     if config.mesh.chain is not None or config.mesh.data > 1:

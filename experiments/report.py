@@ -46,9 +46,10 @@ def write_plots(directory: pathlib.Path, outcome: Outcome, title: str, *, full_b
                             lambda path: plots.prior_functions(path, **outcome.prior.function_draws, title=title))
     if evaluation is None:
         return
-    num_draws = evaluation.test_predictions.shape[0] * evaluation.test_predictions.shape[1]
-    rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
-        path, evaluation.rhat, evaluation.ess, num_draws=num_draws, title=title))
+    if evaluation.rhat is not None:
+        num_draws = evaluation.test_predictions.shape[0] * evaluation.test_predictions.shape[1]
+        rundir.write_atomic(folder / "diagnostics.png", lambda path: plots.rhat_ess_summary(
+            path, evaluation.rhat, evaluation.ess, num_draws=num_draws, title=title))
     summary = evaluation.summary
     if dataset.task == "regression" and dataset.input_dim == 1:
         def original(y):

@@ -24,6 +24,7 @@ _HOMES = {
     "sample": "samplers.run",
     "schedules": "samplers.schedules",
     "sghmc": "samplers.sghmc",
+    "sgd": "samplers.sgd",
     "sgld": "samplers.sgld",
     "use_cpu_cores": "samplers.mesh",
     "with_gibbs": "samplers.gibbs",

@@ -56,7 +56,7 @@ def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
     ({**MINIMAL, "seed": "zero"}, [], "config key 'seed' must be an integer, got 'zero'"),
     ({**MINIMAL, "sampler": {"scale_adaptation": "yes please"}}, [], "'sampler.scale_adaptation' must be true or false"),
     ({**MINIMAL, "sampler": {"name": "nuts"}}, [],
-     r"'sampler.name' must be one of 'sgld', 'sghmc', 'sa_sgld', 'entropy_mcmc', 'hmc', got 'nuts'"),
+     r"'sampler.name' must be one of 'sgld', 'sghmc', 'sa_sgld', 'entropy_mcmc', 'hmc', 'sgd', got 'nuts'"),
     ({**MINIMAL, "sampler": {"name": "hmc"}}, ["sampling.batch_size=32"],
      "sampler.name=hmc uses the whole data set at every step; set sampling.batch_size: null"),
     ({**MINIMAL, "sampler": {"name": "hmc", "schedule": {"kind": "cyclical_cosine"}}}, ["sampling.batch_size=null"],

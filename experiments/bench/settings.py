@@ -31,7 +31,8 @@ def add_sgmcmc_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=positive_int_list, default=None, metavar="C1,C2,...",
                         help="chain counts to run (default 1,16; --quick: 1,2)")
     parser.add_argument("--repeats", type=positive_int, default=None, metavar="R",
-                        help="timed runs per contender; the best (fastest) is reported, the median beside it "
+                        help="timed runs per contender; the best (fastest) is reported, the median beside it, "
+                             "and time to result is the median of as many "
                              f"(default {SGMCMC_DEFAULTS['repeats']}; --quick: {SGMCMC_QUICK['repeats']})")
     parser.add_argument("--time-to-result-steps", type=positive_int_list, default=None, metavar="S1,S2,...",
                         help="run lengths of the time-to-result table, each rounded to a multiple of "

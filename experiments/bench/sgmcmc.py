@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                    ratio_rows([m for m in measurements if m.sampler == sampler.name], chain_counts)]
         first_ours = next(m for m in measurements if m.sampler == sampler.name and m.contender == OURS_ALL)
         growth += measure_compile_growth(sampler, data, first_ours)
-    time_to_result = [time_to_result_of(sampler, data, steps) for steps in settings["time_to_result_steps"]
+    time_to_result = [time_to_result_of(sampler, data, steps, repeats) for steps in settings["time_to_result_steps"]
                       for sampler in SAMPLERS]
 
     sections = [format_header(env, settings)]

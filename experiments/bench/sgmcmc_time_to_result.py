@@ -10,13 +10,17 @@ What a user waits for, per sampler and run length, one chain on one device:
   again, which is the best their users get (a loop that closes over the step size, as the
   references' examples write it, would compile again).
 
-Each time is one wall-clock measurement of the whole call, results on the host.
+Each time is the wall clock of the whole call, results on the host: the median of
+``repeats`` measurements taken in turns (ours, blackjax, hand-fused, then again), since a
+single first call varies by a third from one measurement to the next here.
 """
 
+import collections
 import time
 from typing import Callable
 
 import jax
+import numpy as np
 
 import samplers
 from experiments.bench import log
@@ -41,6 +45,10 @@ def _ours(sampler: Sampler, data: Batch, num_steps: int, step_size: float):
         mesh=samplers.make_mesh(1, 1), progress=False).samples
 
 
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
 def _reference(sampler: Sampler, contender: str, data: Batch, num_steps: int) -> tuple[float, float]:
     """``(first, repeat)`` seconds of ``contender``'s loop of ``num_steps`` gradient evaluations."""
     step, init_state, gradients_per_call = reference_step(sampler, contender)
@@ -59,22 +67,28 @@ def _reference(sampler: Sampler, contender: str, data: Batch, num_steps: int) ->
     return first, _wall(lambda: program(*args))
 
 
-def measure(sampler: Sampler, data: Batch, num_steps: int) -> dict:
-    """The first and repeat times of ours and both references at ``num_steps`` steps."""
-    log(f"  {sampler.name}: time to result, {num_steps:,} steps ...")
-    samplers.programs.clear()
-    first = _wall(lambda: _ours(sampler, data, num_steps, STEP_SIZE))
-    repeat = _wall(lambda: _ours(sampler, data, num_steps, REPEAT_STEP_SIZE_FACTOR * STEP_SIZE))
-    row = {"sampler": sampler.name, "num_steps": num_steps, "ours_first": first, "ours_repeat": repeat}
-    for contender in (BLACKJAX, HAND_FUSED):
-        row[f"{contender}_first"], row[f"{contender}_repeat"] = _reference(sampler, contender, data, num_steps)
-    return row
+def measure(sampler: Sampler, data: Batch, num_steps: int, repeats: int) -> dict:
+    """The first and repeat times of ours and both references at ``num_steps`` steps
+    (medians of ``repeats``)."""
+    log(f"  {sampler.name}: time to result, {num_steps:,} steps, {repeats} time(s) ...")
+    times: dict[str, list[float]] = collections.defaultdict(list)
+    for _ in range(repeats):
+        samplers.programs.clear()
+        times["ours_first"].append(_wall(lambda: _ours(sampler, data, num_steps, STEP_SIZE)))
+        times["ours_repeat"].append(_wall(lambda: _ours(sampler, data, num_steps,
+                                                        REPEAT_STEP_SIZE_FACTOR * STEP_SIZE)))
+        for contender in (BLACKJAX, HAND_FUSED):
+            first, repeat = _reference(sampler, contender, data, num_steps)
+            times[f"{contender}_first"].append(first)
+            times[f"{contender}_repeat"].append(repeat)
+    return {"sampler": sampler.name, "num_steps": num_steps, "repeats": repeats,
+            **{name: _median(values) for name, values in times.items()}}
 
 
 def format_table(rows: list[dict]) -> str:
     """The rows as markdown, with each reference's time over ours (above 1: ours sooner)."""
     lines = [
-        "## Time to result (one chain, one device, whole calls, compilation included)",
+        "## Time to result (one chain, one device, whole calls, compilation included, medians)",
         "",
         "First call: from nothing compiled. Repeat: a new step size; ours through a new sampler "
         "object (nothing compiles), the references' compiled loop called again (their best case).",

@@ -120,6 +120,12 @@ def check_values(config: Config) -> None:
              sampler.target_acceptance_rate)
     if sampler.max_trajectory_length is not None:
         _positive("sampler.max_trajectory_length", sampler.max_trajectory_length)
+    _require(0.0 <= sampler.momentum < 1.0, "sampler.momentum", "in [0, 1)", sampler.momentum)
+    _positive("sampler.weight_decay", sampler.weight_decay, allow_zero=True)
+    if sampler.name == "sgd" and prior.kind in HIERARCHICAL_PRIORS:
+        raise ConfigError(f"sampler.name=sgd finds a mode, and the hierarchical prior.kind={prior.kind} redraws "
+                          f"its precisions by Gibbs updates, which an optimiser has no place for; use fg, "
+                          f"isotropic or gpig")
     if sampler.name == "hmc" and sampler.schedule.kind != "constant":
         raise ConfigError("sampler.name=hmc adapts its step size during burn-in and keeps it; "
                           "sampler.schedule.kind must be constant")

@@ -146,9 +146,17 @@ class SamplerConfig:
     ``num_integration_steps``, ``target_acceptance_rate`` (its step size adapts toward it
     during burn-in) and ``max_trajectory_length`` by full-batch HMC only, which needs
     ``sampling.batch_size: null``.
+
+    ``sgd`` is no sampler: each chain optimises the log posterior (MAP, the log prior as
+    the regulariser) with optax's ``optimizer`` (``sgd`` with ``momentum``, ``adam``, or
+    ``adamw`` with decoupled ``weight_decay`` on top of the prior), its learning rate
+    ``step_size`` per datum (the loss is the log posterior divided by the number of
+    training rows) under ``schedule``. The last iterate of every chain is one member of
+    a deep ensemble of ``sampling.num_chains``; the draws kept before it only trace the
+    optimisation.
     """
 
-    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc"] = "sghmc"
+    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc", "sgd"] = "sghmc"
     step_size: float = 0.01
     schedule: ScheduleConfig = ScheduleConfig()
     friction: float = 0.01
@@ -161,6 +169,9 @@ class SamplerConfig:
     num_integration_steps: int = 10
     target_acceptance_rate: float = 0.8
     max_trajectory_length: float | None = None
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,114 @@
+"""Optimisation as a sampler: the MAP of Bayesian linear regression, and ensemble members
+that are independent optimisations of their own starts."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import samplers
+from conftest import run_posterior
+from test_cli_runs import tiny_config, uci_env  # noqa: F401 (fixtures)
+
+NUM_ROWS, NUM_FEATURES = 200, 3
+NOISE_STD, PRIOR_STD = 0.5, 1.0
+
+
+def regression_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(NUM_ROWS, NUM_FEATURES)).astype(np.float32)
+    y = (x @ np.array([1.5, -2.0, 0.5]) + NOISE_STD * rng.normal(size=NUM_ROWS)).astype(np.float32)
+    return x, y
+
+
+def log_posterior(weights, batch):
+    """Bayesian linear regression, the minibatch log-likelihood scaled up to the whole data."""
+    x, y = batch
+    log_likelihood = -0.5 * jnp.sum((y - x @ weights) ** 2) / NOISE_STD**2
+    return NUM_ROWS / x.shape[0] * log_likelihood - 0.5 * jnp.sum(weights**2) / PRIOR_STD**2
+
+
+def closed_form_map(x, y) -> np.ndarray:
+    precision = x.T @ x / NOISE_STD**2 + np.eye(NUM_FEATURES) / PRIOR_STD**2
+    return np.linalg.solve(precision.astype(np.float64), (x.T @ y / NOISE_STD**2).astype(np.float64))
+
+
+def random_start(key):
+    return 3.0 * jax.random.normal(key, (NUM_FEATURES,))
+
+
+def test_full_batch_adam_reaches_the_closed_form_map():
+    data = regression_data()
+    alg = samplers.sgd(log_posterior, optax.adam(0.05), scale=1.0 / NUM_ROWS)
+    result = samplers.sample(alg, jax.random.key(0), random_start, data, num_chains=2, num_steps=1500,
+                             burn_in=1499, progress=False)
+    expected = closed_form_map(*data)
+    # float32 arithmetic on a problem with condition number about 2: the optimum to 1e-4.
+    np.testing.assert_allclose(result.samples[:, -1], np.broadcast_to(expected, (2, NUM_FEATURES)), atol=1e-4)
+    assert result.info["grad_norm"][:, -1].max() < 1e-2 * NUM_ROWS
+
+
+def test_minibatch_sgd_with_momentum_and_a_decaying_rate_reaches_the_map():
+    data = regression_data()
+    schedule = optax.cosine_decay_schedule(0.05, decay_steps=3000, alpha=0.01)
+    alg = samplers.sgd(log_posterior, optax.sgd(schedule, momentum=0.9), scale=1.0 / NUM_ROWS)
+    result = samplers.sample(alg, jax.random.key(1), random_start, data, num_chains=2, num_steps=3000,
+                             burn_in=2999, batch_size=20, progress=False)
+    # The last steps, at a hundredth of the rate, average minibatch noise of about
+    # 0.05 * 0.01 * |g| / (1 - 0.9) per step: 1e-2 of the weights is many times that.
+    np.testing.assert_allclose(result.samples[:, -1], np.broadcast_to(closed_form_map(*data), (2, NUM_FEATURES)),
+                               atol=1e-2)
+
+
+def test_each_member_is_the_optimisation_of_its_own_start():
+    """Members of an ensemble do not interact: each is what optax alone gives from its
+    start (the start the driver draws for chain c: the first of three keys split from
+    the chain's key)."""
+    data = regression_data()
+    optimizer = optax.adam(0.05)
+    key, num_chains, num_steps = jax.random.key(2), 3, 40
+    result = samplers.sample(samplers.sgd(log_posterior, optimizer, scale=1.0 / NUM_ROWS), key, random_start, data,
+                             num_chains=num_chains, num_steps=num_steps, burn_in=num_steps - 1, progress=False)
+    for chain, chain_key in enumerate(jax.random.split(key, num_chains)):
+        weights = random_start(jax.random.split(chain_key, 3)[0])
+        state = optimizer.init(weights)
+        for _ in range(num_steps):
+            grad = jax.grad(lambda w: -log_posterior(w, data) / NUM_ROWS)(weights)
+            updates, state = optimizer.update(grad, state, weights)
+            weights = optax.apply_updates(weights, updates)
+        np.testing.assert_allclose(result.samples[chain, -1], weights, rtol=1e-5, atol=1e-6)
+    assert len({tuple(np.round(result.samples[chain, 0], 3)) for chain in range(num_chains)}) == num_chains
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan")])
+def test_a_scale_that_is_not_positive_is_refused(scale):
+    with pytest.raises(ValueError, match="scale"):
+        samplers.sgd(log_posterior, optax.sgd(0.1), scale=scale)
+
+
+def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path, uci_env, tiny_config):
+    """``sampler.name: sgd`` through the CLI: three members, one draw each, diagnostics
+    reported as not applicable rather than as NaN."""
+    results = tmp_path / "results"
+    done = run_posterior("run", str(tiny_config), "--results", str(results), "sampler.name=sgd",
+                         "sampler.step_size=0.01", "sampling.num_chains=3", env=uci_env, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    directory = results / "tiny" / "yacht" / "split-0" / "seed-0"
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["draws_per_chain"] == 1 and metrics["num_chains"] == 3
+    assert "not applicable" in metrics["diagnostics"] and not {"rhat_max", "ess_min"} & set(metrics)
+    assert np.isfinite(metrics["test_rmse"]) and np.isfinite(metrics["test_ll"]) and metrics["warnings"] == []
+    assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png"}
+
+
+@pytest.mark.parametrize("override, key", [("sampler.optimizer=rmsprop", "sampler.optimizer"),
+                                           ("sampler.momentum=1.0", "sampler.momentum"),
+                                           ("sampler.weight_decay=-1", "sampler.weight_decay"),
+                                           ("prior.kind=fh", "prior.kind")])
+def test_a_bad_optimiser_setting_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config, override, key):
+    done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), "sampler.name=sgd",
+                         override, env=uci_env, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr

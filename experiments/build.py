@@ -15,7 +15,8 @@ from experiments.config import Config
 from posterior import density, likelihoods, models
 from posterior.data import Dataset, load
 
-__all__ = ["build_likelihood", "build_network", "build_optimizer", "build_sampler", "build_schedule", "ood_inputs"]
+__all__ = ["build_likelihood", "build_network", "build_optimizer", "build_sampler", "build_schedule",
+           "gradients_per_step", "ood_inputs"]
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -69,6 +70,12 @@ def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
         return settings.step_size
     return samplers.schedules.cyclical_cosine(settings.step_size, num_steps=config.sampling.num_steps,
                                               num_cycles=settings.schedule.num_cycles)
+
+
+def gradients_per_step(config: Config) -> int:
+    """Gradient evaluations of the log density per chain and step: HMC's trajectory takes
+    ``num_integration_steps``, every other sampler (and the optimiser) one."""
+    return config.sampler.num_integration_steps if config.sampler.name == "hmc" else 1
 
 
 def build_optimizer(config: Config):

@@ -19,7 +19,7 @@ import numpy as np
 
 import samplers
 from experiments import reference as references
-from experiments.build import build_likelihood, build_network, build_sampler, ood_inputs
+from experiments.build import build_likelihood, build_network, build_sampler, gradients_per_step, ood_inputs
 from experiments.config import Config
 from experiments.config.identity import checkpoint_identity
 from experiments.evaluate import Evaluation, draws_of, evaluate
@@ -95,7 +95,9 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         ``"diverged"`` when a chain diverged under ``stop`` (which also ends sampling
         there: ``metrics["num_steps_taken"]``) or every chain did (the test metrics, and
         whatever else is computed from the draws, are then left out).
-        ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
+        ``metrics["gradient_evaluations"]`` is what the chains cost: chains x steps taken
+        x gradients per step (:func:`experiments.build.gradients_per_step`; a prior fit
+        not counted). ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
         sentences (chains not mixed, few effective draws, ...): they inform, the status
         stays ``"ok"``. ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
         from (absent when it started afresh). With ``eval.reference``, the reference
@@ -165,6 +167,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "dropped_chains": dropped,
         "num_chains": run.num_chains,
         "num_steps_taken": result.num_steps_taken,
+        "gradient_evaluations": run.num_chains * result.num_steps_taken * gradients_per_step(config),
         "draws_per_chain": int(weights.shape[1]),
         "num_train": len(dataset.x_train),
         "num_test": len(dataset.x_test),

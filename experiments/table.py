@@ -23,10 +23,11 @@ from experiments.config.checks import shown
 from experiments.config.identity import group_identity, identity_hash
 
 # Reported in this order when present; test_ll is the log density of the predictive mixture,
-# reference_* compare with the predictive of eval.reference (experiments.reference).
+# reference_* compare with the predictive of eval.reference (experiments.reference);
+# gradient_evaluations and wall_seconds say what a row cost, so rows of different cost compare.
 METRIC_COLUMNS = ("test_rmse", "test_ll", "test_nll_gap", "test_accuracy", "test_nll", "test_ece", "test_brier",
                   "test_ood_auroc", "test_ood_aupr", "reference_agreement", "reference_tv", "rhat_max", "ess_min",
-                  "wall_seconds")
+                  "gradient_evaluations", "wall_seconds")
 
 
 class Group(NamedTuple):

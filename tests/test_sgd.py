@@ -11,7 +11,7 @@ import pytest
 
 import samplers
 from conftest import run_posterior
-from test_cli_runs import tiny_config, uci_env  # noqa: F401 (fixtures)
+from test_cli_runs import tiny_config, uci_env  # noqa: F401 (fixtures: a generated yacht, a 2-chain SGHMC config)
 
 NUM_ROWS, NUM_FEATURES = 200, 3
 NOISE_STD, PRIOR_STD = 0.5, 1.0
@@ -89,7 +89,7 @@ def test_a_scale_that_is_not_positive_is_refused(scale):
         samplers.sgd(log_posterior, optax.sgd(0.1), scale=scale)
 
 
-def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path, uci_env, tiny_config):
+def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path, uci_env, tiny_config):  # noqa: F811
     """``sampler.name: sgd`` through the CLI: three members, one draw each, diagnostics
     reported as not applicable rather than as NaN."""
     results = tmp_path / "results"
@@ -99,6 +99,7 @@ def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path,
     directory = results / "tiny" / "yacht" / "split-0" / "seed-0"
     metrics = json.loads((directory / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["draws_per_chain"] == 1 and metrics["num_chains"] == 3
+    assert metrics["gradient_evaluations"] == 3 * 300  # TINY's 300 steps, one gradient each
     assert "not applicable" in metrics["diagnostics"] and not {"rhat_max", "ess_min"} & set(metrics)
     assert np.isfinite(metrics["test_rmse"]) and np.isfinite(metrics["test_ll"]) and metrics["warnings"] == []
     assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png"}
@@ -108,7 +109,8 @@ def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path,
                                            ("sampler.momentum=1.0", "sampler.momentum"),
                                            ("sampler.weight_decay=-1", "sampler.weight_decay"),
                                            ("prior.kind=fh", "prior.kind")])
-def test_a_bad_optimiser_setting_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config, override, key):
+def test_a_bad_optimiser_setting_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config,  # noqa: F811
+                                                                        override, key):
     done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), "sampler.name=sgd",
                          override, env=uci_env, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr

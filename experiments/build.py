@@ -112,7 +112,8 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_tr
         alg = samplers.hmc(logdensity_fn, settings.step_size, settings.num_integration_steps,
                            target_acceptance_rate=settings.target_acceptance_rate,
                            adaptation_steps=config.sampling.burn_in,
-                           max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature)
+                           max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature,
+                           adapt_mass_matrix=settings.mass_adaptation)
     elif settings.name == "sgd":
         alg = samplers.sgd(logdensity_fn, build_optimizer(config), scale=1.0 / num_train)
     elif settings.name == "entropy_mcmc":

@@ -6,7 +6,7 @@ Each step draws a momentum ``p ~ N(0, M)``, follows Hamiltonian dynamics for
 (Metropolis–Hastings). Leapfrog is reversible and volume-preserving, so the accept step
 makes the chain leave ``p(theta)^(1/T)`` invariant exactly, whatever ``epsilon``: unlike
 the SG-MCMC kernels, HMC has no discretisation bias, only a lower acceptance rate when
-the step is too large. ``M`` is diagonal and fixed.
+the step is too large. ``M`` is diagonal, fixed or adapted during burn-in.
 
 Float32. Networks have log densities of order 1e5 (a sum over the whole data set) while
 ``Delta H`` is of order one; float32 keeps ~7 significant digits, so two totals of 1e5
@@ -26,6 +26,15 @@ changing depends on the chain's past and biases it, so draws taken while it adap
 belong to the burn-in. Because adaptation can grow ``epsilon``, the trajectory can be
 capped: ``L epsilon <= max_trajectory_length``.
 
+The diagonal of ``M^-1`` can be adapted too, in Stan's windows: after an initial buffer
+in which only the step size adapts, the position's variance is estimated over windows
+that double in length (25, 50, 100, ... steps, the last one stretched to the end of the
+slow phase), ``M^-1`` is set to each window's regularised variance at its end and the
+step size's dual averaging restarts; a terminal buffer lets the step size settle on the
+last ``M``. Everything is frozen after ``adaptation_steps``. A mass matrix matched to the
+posterior's scales lets one step size suit every coordinate, which is what makes HMC
+efficient on targets whose scales differ by orders of magnitude.
+
 A step costs ``L`` gradient evaluations; the state caches the log density and its
 gradient at the position, so :func:`init` evaluates the log density once, on the batch
 (usually the whole data set) that ``step`` will see.
@@ -36,8 +45,11 @@ References:
     Nesterov, Primal-dual subgradient methods for convex problems, Mathematical
     Programming 2009.
     Hoffman & Gelman, The No-U-Turn sampler, JMLR 2014 (section 3.2.1, dual averaging).
+    Stan Reference Manual, "HMC algorithm parameters: automatic parameter tuning"
+    (the adaptation windows and the variance regularisation).
 """
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -50,6 +62,7 @@ from samplers.validation import check_integer, check_positive
 
 __all__ = [
     "DualAveragingState",
+    "MassAdaptationState",
     "HMCState",
     "HMCInfo",
     "init",
@@ -72,6 +85,8 @@ _KAPPA = 0.75  # decay of the weights of past iterates in the average
 # ratio is an integer (0.6 / 0.1 = 5.9999995 in float32).
 _TRAJECTORY_ROUNDING = 1e-5
 
+_MIN_MASS_ADAPTATION_STEPS = 20
+
 
 class DualAveragingState(NamedTuple):
     """Dual averaging of ``log(epsilon)`` (Hoffman & Gelman 2014, section 3.2.1).
@@ -91,6 +106,51 @@ class DualAveragingState(NamedTuple):
     mu: jax.Array
 
 
+class MassAdaptationState(NamedTuple):
+    """The diagonal of ``M^-1`` in use and the moments of the current window.
+
+    Attributes:
+        inverse_mass: the diagonal of ``M^-1``, shaped like the position.
+        mean, m2: Welford's running mean and sum of squared deviations of the position
+            over the current window.
+        count: positions in those moments.
+        restarted_at: the step at which dual averaging last restarted (0 at the start).
+    """
+
+    inverse_mass: ArrayTree
+    mean: ArrayTree
+    m2: ArrayTree
+    count: jax.Array
+    restarted_at: jax.Array
+
+
+# Stan's window sizes: an initial buffer, a first slow window, a terminal buffer.
+_INITIAL_BUFFER, _FIRST_WINDOW, _TERMINAL_BUFFER = 75, 25, 50
+# Stan's shrinkage of a window's variance towards 1e-3: (n var + 5e-3) / (n + 5).
+_SHRINKAGE_COUNT, _SHRINKAGE_TARGET = 5.0, 1e-3
+
+
+def mass_adaptation_windows(adaptation_steps: int) -> tuple[int, tuple[int, ...]]:
+    """Where the mass matrix adapts: ``(initial buffer, the steps that end each window)``.
+
+    Stan's scheme: buffers of 75 and 50 steps around windows of 25, 50, 100, ... steps,
+    the last stretched to the terminal buffer; for fewer than 150 adaptation steps, 15%,
+    75% and 10% of them.
+    """
+    initial, first, terminal = _INITIAL_BUFFER, _FIRST_WINDOW, _TERMINAL_BUFFER
+    if initial + first + terminal > adaptation_steps:
+        initial, terminal = int(0.15 * adaptation_steps), int(0.1 * adaptation_steps)
+        first = adaptation_steps - initial - terminal
+    slow_end, ends, start, size = adaptation_steps - terminal, [], initial, first
+    while True:
+        end = start + size
+        if end + 2 * size > slow_end:
+            ends.append(slow_end)
+            return initial, tuple(ends)
+        ends.append(end)
+        start, size = end, 2 * size
+
+
 class HMCState(NamedTuple):
     """The state of an HMC chain.
 
@@ -104,6 +164,7 @@ class HMCState(NamedTuple):
         step: the number of steps taken; adaptation runs while it is below
             ``adaptation_steps``.
         adaptation: the dual-averaging state of the step size.
+        mass: the mass-matrix adaptation (None when ``M`` is fixed).
     """
 
     position: ArrayTree
@@ -112,6 +173,7 @@ class HMCState(NamedTuple):
     logdensity_grad: ArrayTree
     step: jax.Array
     adaptation: DualAveragingState
+    mass: MassAdaptationState | None = None
 
 
 class HMCInfo(NamedTuple):
@@ -221,14 +283,51 @@ def _dual_averaging_update(state: DualAveragingState, acceptance_rate: jax.Array
     return DualAveragingState(log_step_size, log_step_size_avg, avg_error, state.mu)
 
 
-def init(position: ArrayTree, batch: ArrayTree, logdensity_fn: LogDensityFn, step_size: float) -> HMCState:
+def init(position: ArrayTree, batch: ArrayTree, logdensity_fn: LogDensityFn, step_size: float, *,
+         adapt_mass_from: ArrayTree | None = None) -> HMCState:
     """The HMC state at ``position``: the log density, its terms and gradient on ``batch``,
-    and dual averaging started from ``step_size``."""
+    dual averaging started from ``step_size``, and with ``adapt_mass_from`` (the diagonal
+    of ``M^-1`` to start from) the mass-matrix adaptation."""
     (total, terms), grad = _value_and_grad(logdensity_fn)(position, batch)
-    return HMCState(position, total, terms, grad, jnp.zeros((), jnp.int32), _dual_averaging_init(step_size))
+    mass = None
+    if adapt_mass_from is not None:
+        zeros = jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), jnp.float32), position)
+        inverse_mass = jax.tree.map(lambda m, x: jnp.broadcast_to(jnp.asarray(m, jnp.float32), jnp.shape(x)),
+                                    adapt_mass_from, position)
+        mass = MassAdaptationState(inverse_mass, zeros, zeros, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    return HMCState(position, total, terms, grad, jnp.zeros((), jnp.int32), _dual_averaging_init(step_size), mass)
 
 
-def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False) -> Callable:
+def _adapt_mass(mass: MassAdaptationState, position: ArrayTree, step: jax.Array, windows: tuple[int, tuple[int, ...]]
+                ) -> tuple[MassAdaptationState, jax.Array]:
+    """The moments after the position of step ``step`` (1, 2, ...) and, at the end of a
+    window, the new ``M^-1``; returns it with whether a window ended."""
+    initial, ends = windows
+    collecting = (step > initial) & (step <= ends[-1])
+    count = mass.count + collecting.astype(jnp.int32)
+    weight = jnp.where(collecting, 1.0 / jnp.maximum(count, 1).astype(jnp.float32), 0.0)
+    deltas = jax.tree.map(lambda x, mean: x.astype(jnp.float32) - mean, position, mass.mean)
+    mean = jax.tree.map(lambda mean, d: mean + weight * d, mass.mean, deltas)
+    m2 = jax.tree.map(lambda m2, d, x, new_mean: m2 + jnp.where(collecting, d * (x.astype(jnp.float32) - new_mean), 0.0),
+                      mass.m2, deltas, position, mean)
+    window_end = jnp.any(step == jnp.asarray(ends, jnp.int32))
+    n = count.astype(jnp.float32)
+
+    def regularised(m2):
+        variance = m2 / jnp.maximum(n - 1.0, 1.0)
+        return (n * variance + _SHRINKAGE_COUNT * _SHRINKAGE_TARGET) / (n + _SHRINKAGE_COUNT)
+
+    inverse_mass = jax.tree.map(lambda new, old: jnp.where(window_end, new, old),
+                                jax.tree.map(regularised, m2), mass.inverse_mass)
+    zeros = jax.tree.map(jnp.zeros_like, mean)
+    reset = functools.partial(jax.tree.map, lambda fresh, kept: jnp.where(window_end, fresh, kept))
+    return MassAdaptationState(inverse_mass, reset(zeros, mean), reset(zeros, m2),
+                               jnp.where(window_end, 0, count), jnp.where(window_end, step, mass.restarted_at)
+                               ), window_end
+
+
+def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False,
+                 mass_windows: tuple[int, tuple[int, ...]] | None = None) -> Callable:
     """The HMC transition as a function of the target and its hyperparameters.
 
     Args:
@@ -236,6 +335,9 @@ def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False) -
             ``max_trajectory_length`` caps it).
         adapt_step_size: whether the state's dual averaging chooses the step size while
             ``state.step`` is below ``adaptation_steps`` (and its average after).
+        mass_windows: :func:`mass_adaptation_windows` of ``adaptation_steps`` to adapt
+            the diagonal of ``M^-1`` in (the state's ``mass``, which then replaces
+            ``inverse_mass_matrix``); None: ``M`` is fixed.
 
     Returns:
         ``kernel(key, state, batch, logdensity_fn, step_size, inverse_mass_matrix,
@@ -292,6 +394,8 @@ def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False) -
         momentum_key, accept_key = jax.random.split(key)
         adapting = state.step < adaptation_steps
         adaptation = state.adaptation
+        if state.mass is not None:
+            inverse_mass_matrix = state.mass.inverse_mass
         if not adapt_step_size and max_trajectory_length is not None:
             # The step size exactly as given (exp(log(x)) is not x in float32), and with it a
             # number of leapfrog steps known now, so that the loop has a static length.
@@ -325,7 +429,16 @@ def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False) -
 
         position, total, terms, grad = choose((position, total, terms, grad), (
             state.position, state.logdensity, state.logdensity_terms, state.logdensity_grad))
-        adapted = _dual_averaging_update(adaptation, acceptance_rate, state.step + 1, target_acceptance_rate)
+        restarted_at = 0 if state.mass is None else state.mass.restarted_at
+        adapted = _dual_averaging_update(adaptation, acceptance_rate, state.step + 1 - restarted_at,
+                                         target_acceptance_rate)
+        mass = state.mass
+        if mass_windows is not None:
+            adapted_mass, window_end = _adapt_mass(mass, position, state.step + 1, mass_windows)
+            mass = jax.tree.map(lambda new, old: jnp.where(adapting, new, old), adapted_mass, mass)
+            # A new M changes the step size that fits: dual averaging starts again from the current one.
+            restarted = _dual_averaging_init(jnp.exp(adapted.log_step_size))
+            adapted = jax.tree.map(lambda fresh, kept: jnp.where(window_end, fresh, kept), restarted, adapted)
         adaptation = jax.tree.map(lambda new, old: jnp.where(adapting, new, old), adapted, adaptation)
         info = HMCInfo(
             weight=jnp.ones((), jnp.float32),
@@ -337,7 +450,7 @@ def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False) -
             num_integration_steps=jnp.asarray(num_steps, jnp.int32),
             energy_change=energy_change.astype(jnp.float32),
         )
-        return HMCState(position, total, terms, grad, state.step + 1, adaptation), info
+        return HMCState(position, total, terms, grad, state.step + 1, adaptation, mass), info
 
     return kernel
 
@@ -368,6 +481,7 @@ def hmc(
     adaptation_steps: int = 0,
     max_trajectory_length: float | None = None,
     temperature: float = 1.0,
+    adapt_mass_matrix: bool = False,
 ) -> SamplingAlgorithm:
     """Full-batch HMC as a :class:`SamplingAlgorithm`.
 
@@ -403,6 +517,9 @@ def hmc(
         temperature: T > 0; the chain targets ``p^(1/T)``. If ``logdensity_fn`` is
             already tempered (``posterior.density.log_posterior(temperature=...)``), leave
             this at 1.
+        adapt_mass_matrix: also adapt the diagonal of ``M^-1`` during the
+            ``adaptation_steps`` (at least 20), in Stan's windows (see the module
+            docstring), starting from ``inverse_mass_matrix``; frozen after.
 
     Returns:
         ``SamplingAlgorithm(init, step)`` with ``init(position, batch=None)`` (the state
@@ -423,6 +540,9 @@ def hmc(
     if max_trajectory_length is not None:
         check_positive("max_trajectory_length", max_trajectory_length)
     check_positive("temperature", temperature)
+    if adapt_mass_matrix and adaptation_steps < _MIN_MASS_ADAPTATION_STEPS:
+        raise ValueError(f"adapt_mass_matrix needs adaptation_steps >= {_MIN_MASS_ADAPTATION_STEPS} to estimate "
+                         f"variances in, got {adaptation_steps}")
     if inverse_mass_matrix is not None:
         inverse_mass_matrix = _check_inverse_mass_matrix(inverse_mass_matrix)
     if max_trajectory_length is not None:
@@ -431,10 +551,11 @@ def hmc(
     if adaptation_steps == 0 and max_trajectory_length is not None:
         # The loop's length follows from these two when the program is built.
         step_size, max_trajectory_length = Static(step_size), Static(max_trajectory_length)
-    settings = Static((int(num_integration_steps), adaptation_steps > 0))
+    windows = mass_adaptation_windows(int(adaptation_steps)) if adapt_mass_matrix else None
+    settings = Static((int(num_integration_steps), adaptation_steps > 0, windows))
     step = Partial(_step, logdensity_fn, settings, step_size, inverse_mass_matrix, float(temperature),
                    float(target_acceptance_rate), int(adaptation_steps), max_trajectory_length)
-    init = Partial(_init, logdensity_fn, step_size, inverse_mass_matrix)
+    init = Partial(_init, logdensity_fn, step_size, inverse_mass_matrix, Static(bool(adapt_mass_matrix)))
     return SamplingAlgorithm(init, step, full_batch=True)
 
 
@@ -463,17 +584,18 @@ def _inverse_mass_for(inverse_mass_matrix: ArrayTree | None, position: ArrayTree
 
 
 def _init(logdensity_fn: LogDensityFn, step_size: float | Static, inverse_mass_matrix: ArrayTree | None,
-          position: ArrayTree, batch: ArrayTree = None) -> HMCState:
-    _inverse_mass_for(inverse_mass_matrix, position)  # a mismatched mass matrix fails here, not inside the loop
-    return init(position, batch, logdensity_fn, _value(step_size))
+          adapt_mass: Static, position: ArrayTree, batch: ArrayTree = None) -> HMCState:
+    # A mismatched mass matrix fails here, not inside the loop.
+    start = _inverse_mass_for(inverse_mass_matrix, position)
+    return init(position, batch, logdensity_fn, _value(step_size), adapt_mass_from=start if adapt_mass.value else None)
 
 
 def _step(logdensity_fn: LogDensityFn, settings: Static, step_size: float | Static,
           inverse_mass_matrix: ArrayTree | None, temperature: float, target_acceptance_rate: float,
           adaptation_steps: int, max_trajectory_length: float | Static | None, key: PRNGKey, state: HMCState,
           batch: ArrayTree = None) -> tuple[HMCState, HMCInfo]:
-    num_integration_steps, adapt_step_size = settings.value
-    kernel = build_kernel(num_integration_steps, adapt_step_size=adapt_step_size)
+    num_integration_steps, adapt_step_size, mass_windows = settings.value
+    kernel = build_kernel(num_integration_steps, adapt_step_size=adapt_step_size, mass_windows=mass_windows)
     return kernel(key, state, batch, logdensity_fn, _value(step_size),
                   _inverse_mass_for(inverse_mass_matrix, state.position), temperature,
                   target_acceptance_rate=target_acceptance_rate, adaptation_steps=adaptation_steps,

@@ -62,6 +62,8 @@ def test_integers_widen_to_floats_but_not_the_reverse(tmp_path):
     ({**MINIMAL, "sampler": {"name": "hmc", "schedule": {"kind": "cyclical_cosine"}}}, ["sampling.batch_size=null"],
      "sampler.schedule.kind must be constant"),
     ({**MINIMAL, "sampler": {"name": "hmc", "target_acceptance_rate": 1.0}}, [], "target_acceptance_rate"),
+    ({**MINIMAL, "sampler": {"name": "hmc", "mass_adaptation": True}}, ["sampling.batch_size=null", "sampling.burn_in=10"],
+     "sampling.burn_in must be at least 20"),
     ({**MINIMAL, "model": 3}, [], "'model' must be a mapping"),
     ({**MINIMAL, "eval": {"reference": 3}}, [], "config key 'eval.reference' must be a string or null, got 3"),
     ({**MINIMAL, "eval": {"reference": ["a", "b"]}}, [], "'eval.reference' must be a string or null"),

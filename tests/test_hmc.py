@@ -34,6 +34,7 @@ import pytest
 from scipy import stats
 
 import samplers
+from posterior import diagnostics
 from targets import correlated_gaussian, linear_regression
 
 # Not ``samplers.hmc``: the package re-exports the constructor under the module's name.
@@ -435,3 +436,48 @@ def test_mutation_kinetic_energy_sign_is_detected(monkeypatch):
     target, result = gaussian_run()
     with pytest.raises(AssertionError, match="off by"):
         assert_moments(result.samples, target.mean, target.cov, label="HMC with the kinetic sign flipped")
+
+
+TWO_SCALES = jnp.array([1.0, 100.0])  # the variances of a Gaussian whose scales differ tenfold
+
+
+def two_scales_logdensity(x, batch=None):
+    return -0.5 * jnp.sum(jnp.square(x) / TWO_SCALES)
+
+
+def two_scales_start(key):
+    return jnp.sqrt(TWO_SCALES) * jax.random.normal(key, (2,))
+
+
+def test_mass_matrix_adaptation_multiplies_the_ess_per_gradient():
+    """On a Gaussian with variances 1 and 100, adapting the diagonal mass matrix during
+    burn-in gets at least 5x the ESS per gradient of HMC with the identity, both with
+    their step sizes adapted, L = 5, 8 chains x 2,000 kept draws.
+
+    The ESS is the worst over the two coordinates' means (the wide coordinate's, without
+    adaptation). Seen while writing this: 0.104 against 1.82 per draw (17x); the adapted
+    M^-1 within 10% of (1, 100). The second moments are checked against the truth too,
+    so that the gain is not bought with a wrong answer.
+    """
+    num_chains, burn_in, num_draws = 8, 1000, 2000
+    ess, variances, masses = {}, {}, {}
+    for adapt in (False, True):
+        alg = samplers.hmc(two_scales_logdensity, 0.5, 5, adaptation_steps=burn_in, adapt_mass_matrix=adapt)
+        result = run(alg, 4, two_scales_start, num_chains=num_chains, num_steps=burn_in + num_draws, burn_in=burn_in)
+        assert_valid_info(result)
+        ess[adapt] = diagnostics.per_prediction(result.samples)[1].min() / (num_chains * num_draws * 5)
+        variances[adapt] = result.samples.reshape(-1, 2).var(axis=0)
+        masses[adapt] = None if result.state.mass is None else np.asarray(result.state.mass.inverse_mass)
+    assert ess[True] >= 5.0 * ess[False], ess
+    assert masses[False] is None
+    np.testing.assert_allclose(masses[True], np.broadcast_to(np.asarray(TWO_SCALES), masses[True].shape), rtol=0.3)
+    # The variance of a variance estimate from n effective draws is 2 sigma^4 / n: 5 standard errors.
+    for adapt in (False, True):
+        effective = ess[adapt] * num_chains * num_draws * 5
+        np.testing.assert_allclose(variances[adapt], np.asarray(TWO_SCALES),
+                                   rtol=5.0 * np.sqrt(2.0 / min(effective, num_chains * num_draws)))
+
+
+def test_mass_matrix_adaptation_needs_adaptation_steps():
+    with pytest.raises(ValueError, match="adaptation_steps"):
+        samplers.hmc(two_scales_logdensity, 0.5, 5, adaptation_steps=10, adapt_mass_matrix=True)

@@ -129,6 +129,9 @@ def check_values(config: Config) -> None:
     if sampler.name == "hmc" and sampler.schedule.kind != "constant":
         raise ConfigError("sampler.name=hmc adapts its step size during burn-in and keeps it; "
                           "sampler.schedule.kind must be constant")
+    if sampler.name == "hmc" and sampler.mass_adaptation and sampling.burn_in < 20:
+        raise ConfigError(f"sampler.mass_adaptation estimates the position's variances during the burn-in; "
+                          f"sampling.burn_in must be at least 20 (got {sampling.burn_in})")
     if sampler.name == "hmc" and config.sampling.batch_size is not None:
         raise ConfigError(f"sampler.name=hmc uses the whole data set at every step; set sampling.batch_size: null "
                           f"(got {config.sampling.batch_size})")

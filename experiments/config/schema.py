@@ -144,8 +144,9 @@ class SamplerConfig:
     is read by SA-SGLD only; ``eta`` (the coupling variance) and ``predict_with`` (which
     of ``theta``, ``anchor`` or ``both`` the draws are) by Entropy-MCMC only.
     ``num_integration_steps``, ``target_acceptance_rate`` (its step size adapts toward it
-    during burn-in) and ``max_trajectory_length`` by full-batch HMC only, which needs
-    ``sampling.batch_size: null``.
+    during burn-in), ``max_trajectory_length`` and ``mass_adaptation`` (a diagonal mass
+    matrix adapted in windows during burn-in, frozen after) by full-batch HMC only, which
+    needs ``sampling.batch_size: null``.
 
     ``sgd`` is no sampler: each chain optimises the log posterior (MAP, the log prior as
     the regulariser) with optax's ``optimizer`` (``sgd`` with ``momentum``, ``adam``, or
@@ -169,6 +170,7 @@ class SamplerConfig:
     num_integration_steps: int = 10
     target_acceptance_rate: float = 0.8
     max_trajectory_length: float | None = None
+    mass_adaptation: bool = False
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     momentum: float = 0.9
     weight_decay: float = 0.0

@@ -12,6 +12,7 @@ import types
 # public name -> the module defining it (a module itself when the two are equal)
 _HOMES = {
     "SampleResult": "samplers.run",
+    "Starts": "samplers.run",
     "SamplingAlgorithm": "samplers.base",
     "SGMCMCInfo": "samplers.base",
     "checkpoint": "samplers.checkpoint",

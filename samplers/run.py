@@ -39,7 +39,20 @@ from samplers.progress import Progress
 from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
 from samplers.validation import check_integer
 
-__all__ = ["SampleResult", "sample"]
+__all__ = ["SampleResult", "Starts", "sample"]
+
+
+class Starts(NamedTuple):
+    """One start per chain, for :func:`sample`'s ``init_params``.
+
+    Attributes:
+        positions: a parameter pytree whose leaves have a leading axis of ``num_chains``:
+            chain ``c`` starts at row ``c`` (e.g. the last draws of an optimisation run,
+            ``jax.tree.map(lambda x: x[:, -1], result.samples)``). Every device receives
+            all the rows and keeps its own chains'.
+    """
+
+    positions: ArrayTree
 
 
 class SampleResult(NamedTuple):
@@ -121,7 +134,8 @@ def _validate(num_chains, num_steps, burn_in, thin, batch_size, data, chunk_size
 
 
 def _check_starts(alg: SamplingAlgorithm, init_params: Any, batch_size: int | None, num_chains: int) -> None:
-    """Refuse minibatches for a full-batch kernel; warn when every chain starts at one point."""
+    """Refuse minibatches for a full-batch kernel and :class:`Starts` without a row per
+    chain; warn when every chain starts at one point."""
     # A blackjax MCMC kernel steps as step(key, state): it has nowhere to take a batch.
     try:
         parameters = inspect.signature(alg.step).parameters.values()
@@ -132,7 +146,12 @@ def _check_starts(alg: SamplingAlgorithm, init_params: Any, batch_size: int | No
     if batch_size is not None and (getattr(alg, "full_batch", False) or takes_no_batch):
         raise ValueError(f"batch_size={batch_size}: this sampler steps on the whole data set (a Metropolis test on "
                          f"minibatches compares different targets); leave batch_size None")
-    if num_chains > 1 and not callable(init_params):
+    if isinstance(init_params, Starts):
+        sizes = {int(np.shape(leaf)[0]) if np.ndim(leaf) else None for leaf in jax.tree.leaves(init_params.positions)}
+        if sizes != {num_chains}:
+            raise ValueError(f"init_params=Starts(...) needs one row per chain: leading sizes {sorted(sizes, key=str)}, "
+                             f"num_chains={num_chains}")
+    elif num_chains > 1 and not callable(init_params):
         warnings.warn(f"all {num_chains} chains start from the one init_params position, so R-hat cannot see "
                       f"whether they reach the same distribution; pass a function key -> params to start them "
                       f"apart", stacklevel=3)
@@ -194,7 +213,12 @@ class _Stepper(NamedTuple):
     def initial_carry(self, chain_keys: jax.Array, data, *, init_params) -> _Carry:
         """Keys, starting states and first permutations of the device's chains."""
         init_keys, step_keys, batch_keys = jax.vmap(lambda k: jax.random.split(k, 3))(chain_keys).swapaxes(0, 1)
-        if callable(init_params):
+        if isinstance(init_params, Starts):
+            positions, here = init_params.positions, len(chain_keys)
+            if any(jnp.shape(leaf)[0] != here for leaf in jax.tree.leaves(positions)):  # inside the mesh
+                first = jax.lax.axis_index(CHAIN_AXIS) * here
+                positions = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, first, here), positions)
+        elif callable(init_params):
             positions = jax.vmap(init_params)(init_keys)
         else:
             positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
@@ -399,8 +423,8 @@ def sample(
             first batch when ``init`` has a parameter named ``batch``.
         key: the one key everything random derives from.
         init_params: a parameter pytree every chain starts from (a warning says so
-            when there are several chains), or a function ``key -> params`` called with
-            a distinct key for each chain.
+            when there are several chains), a function ``key -> params`` called with
+            a distinct key for each chain, or :class:`Starts`, one position per chain.
         data: a pytree of arrays sharing a leading axis (e.g. ``(X, y)``), or None for
             targets without data (their steps get no batch).
         num_chains: how many independent chains.

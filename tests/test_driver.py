@@ -253,6 +253,11 @@ MULTI_DEVICE_SCRIPT = textwrap.dedent(
         result = samplers.sample(alg, jax.random.key(0), lambda k: jax.random.normal(k, (3,)), (x, y),
                                  num_chains=8, num_steps=300, burn_in=100, thin=10, batch_size=20, progress=False)
         draws[name] = result.samples.tolist()
+    # One start per chain: each device keeps the rows of its own chains.
+    starts = samplers.Starts(jnp.arange(24.0).reshape(8, 3))
+    result = samplers.sample(samplers.sgld(regression_logdensity(200, 20), 1e-4), jax.random.key(0), starts, (x, y),
+                             num_chains=8, num_steps=300, burn_in=100, thin=10, batch_size=20, progress=False)
+    draws["sgld_from_starts"] = result.samples.tolist()
     print(json.dumps({"devices": len(jax.devices()), "draws": draws}))
     """
 )
@@ -271,8 +276,21 @@ def run_on_devices(count):
 def test_eight_devices_give_the_same_draws_as_one():
     one, eight = run_on_devices(1), run_on_devices(8)
     assert (one["devices"], eight["devices"]) == (1, 8)
-    for name in ("sgld", "sghmc", "sa_sgld", "entropy_mcmc"):
+    for name in ("sgld", "sghmc", "sa_sgld", "entropy_mcmc", "sgld_from_starts"):
         np.testing.assert_allclose(eight["draws"][name], one["draws"][name], rtol=1e-5, atol=1e-6)
+
+
+def test_each_chain_starts_at_its_own_row_of_starts():
+    import optax
+
+    rows = jnp.arange(12.0).reshape(4, 3)
+    standing_still = samplers.sgd(lambda x, batch: -0.5 * jnp.sum(x**2), optax.sgd(0.0))
+    result = samplers.sample(standing_still, jax.random.key(0), samplers.Starts(rows), num_chains=4, num_steps=2,
+                             progress=False)
+    np.testing.assert_array_equal(result.samples[:, 0], rows)
+    with pytest.raises(ValueError, match="one row per chain"):
+        samplers.sample(standing_still, jax.random.key(0), samplers.Starts(rows), num_chains=3, num_steps=2,
+                        progress=False)
 
 
 def test_use_cpu_cores_refuses_once_jax_has_computed():

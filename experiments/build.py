@@ -78,16 +78,15 @@ def gradients_per_step(config: Config) -> int:
     return config.sampler.num_integration_steps if config.sampler.name == "hmc" else 1
 
 
-def build_optimizer(config: Config):
-    """The optax optimiser of ``sampler.name: sgd``, its learning rate the config's step size or schedule."""
+def build_optimizer(name: str, learning_rate, *, momentum: float = 0.9, weight_decay: float = 0.0):
+    """The optax optimiser a config names (``sgd`` with ``momentum``, ``adam``, ``adamw``
+    with ``weight_decay``), at ``learning_rate`` (a number or a schedule)."""
     import optax
 
-    settings = config.sampler
-    learning_rate = build_schedule(config)
-    if settings.optimizer == "sgd":
-        return optax.sgd(learning_rate, momentum=settings.momentum or None)
-    if settings.optimizer == "adamw":
-        return optax.adamw(learning_rate, weight_decay=settings.weight_decay)
+    if name == "sgd":
+        return optax.sgd(learning_rate, momentum=momentum or None)
+    if name == "adamw":
+        return optax.adamw(learning_rate, weight_decay=weight_decay)
     return optax.adam(learning_rate)
 
 
@@ -115,7 +114,9 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_tr
                            max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature,
                            adapt_mass_matrix=settings.mass_adaptation)
     elif settings.name == "sgd":
-        alg = samplers.sgd(logdensity_fn, build_optimizer(config), scale=1.0 / num_train)
+        optimizer = build_optimizer(settings.optimizer, step_size, momentum=settings.momentum,
+                                    weight_decay=settings.weight_decay)
+        alg = samplers.sgd(logdensity_fn, optimizer, scale=1.0 / num_train)
     elif settings.name == "entropy_mcmc":
         alg = samplers.entropy_mcmc(logdensity_fn, step_size, settings.eta, temperature=settings.temperature,
                                     max_grad_norm=settings.max_grad_norm, predict_with=settings.predict_with)

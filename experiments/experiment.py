@@ -19,7 +19,8 @@ import numpy as np
 
 import samplers
 from experiments import reference as references
-from experiments.build import build_likelihood, build_network, build_sampler, gradients_per_step, ood_inputs
+from experiments.build import (build_likelihood, build_network, build_optimizer, build_sampler, gradients_per_step,
+                               ood_inputs)
 from experiments.config import Config
 from experiments.config.identity import checkpoint_identity
 from experiments.evaluate import Evaluation, draws_of, evaluate
@@ -27,7 +28,9 @@ from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density
 from posterior.data import Dataset, load, without_class
 
-__all__ = ["Outcome", "run_experiment", "versions"]
+__all__ = ["INIT_CHECKPOINT", "Outcome", "optimised_starts", "run_experiment", "versions"]
+
+INIT_CHECKPOINT = "init"  # the start's optimisation's checkpoint, inside the run's checkpoint folder
 
 
 class Outcome(NamedTuple):
@@ -71,6 +74,40 @@ def versions() -> dict[str, str]:
             "optax": optax.__version__, "blackjax": blackjax.__version__, "numpy": np.__version__}
 
 
+def optimised_starts(config: Config, logdensity_fn: Callable, prior_draw: Callable, data, *, mesh,
+                     checkpoint_dir: pathlib.Path | None, progress: bool | None, log: Callable[[str], None]
+                     ) -> tuple[samplers.Starts, dict]:
+    """``init.from: map``: every chain optimises its own prior draw for ``init.steps``
+    steps, on the run's minibatches; returns where the chains ended and a report.
+
+    The optimisation has its own key (the run's, folded with 1), its own checkpoint
+    (``INIT_CHECKPOINT`` inside the run's checkpoint folder) and the run's divergence
+    rule; a chain that became non-finite starts the sampling non-finite, so that the
+    sampling reports it as it reports any diverged chain.
+    """
+    init, run = config.init, config.sampling
+    optimizer = build_optimizer(init.optimizer, init.learning_rate)
+    alg = samplers.sgd(logdensity_fn, optimizer, scale=1.0 / len(data[0]))
+    log(f"optimising every chain's start: {init.optimizer} at {init.learning_rate:g} for {init.steps} steps")
+    result = samplers.sample(
+        alg, jax.random.fold_in(jax.random.key(config.seed), 1), prior_draw, data, num_chains=run.num_chains,
+        num_steps=init.steps, burn_in=init.steps - 1, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
+        progress=progress, checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / INIT_CHECKPOINT,
+        checkpoint_every=config.checkpoint.every, checkpoint_identity={"config": checkpoint_identity(config)},
+        stop_on_divergence=run.on_divergence == "stop")
+    divergences = [{"chain": chain, "step": int(step)} for chain, step in enumerate(result.diverged_at) if step >= 0]
+    for divergence in divergences:
+        log(f"chain {divergence['chain']} became non-finite at optimisation step {divergence['step']} (init.from: map)")
+    report = {"steps": result.num_steps_taken, "divergences": divergences,
+              "gradient_evaluations": run.num_chains * result.num_steps_taken,
+              "seconds": result.timings["sampling_seconds"] + result.timings["compile_seconds"]}
+    if result.weights.shape[1]:  # the last step's minibatch estimate of the log posterior, per chain
+        report["final_logdensity"] = [float(value) for value in result.info["logdensity"][:, -1]]
+    log(f"starts optimised in {report['seconds']:.1f} s")
+    # Where the chains are after the steps taken (all of them, or up to a divergence).
+    return samplers.Starts(samplers.mesh.fetch(result.state.position)), report
+
+
 def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathlib.Path | None = None,
                    checkpoint_dir: pathlib.Path | None = None, log: Callable[[str], None] = print,
                    progress: bool | None = None) -> Outcome:
@@ -97,7 +134,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         whatever else is computed from the draws, are then left out).
         ``metrics["gradient_evaluations"]`` is what the chains cost: chains x steps taken
         x gradients per step (:func:`experiments.build.gradients_per_step`; a prior fit
-        not counted). ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
+        not counted, the starts' optimisation of ``init.from: map`` counted).
+        ``metrics["init"]`` reports that optimisation (:func:`optimised_starts`). ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
         sentences (chains not mixed, few effective draws, ...): they inform, the status
         stays ``"ok"``. ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
         from (absent when it started afresh). With ``eval.reference``, the reference
@@ -139,14 +177,21 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         mesh = samplers.make_mesh(config.mesh.chain, config.mesh.data)
     log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
+    data = (dataset.x_train, dataset.y_train)
+
+    def prior_draw(key):
+        return density.initial_position(key, network=network, likelihood=likelihood, input_shape=dataset.input_shape,
+                                        prior=choice.prior)
+
+    start, init_report = prior_draw, None
+    if config.init.source == "map":
+        start, init_report = optimised_starts(config, logdensity_fn, prior_draw, data, mesh=mesh,
+                                              checkpoint_dir=checkpoint_dir, progress=progress, log=log)
     resumed_from = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
     if resumed_from is not None:
         log(f"resuming from the checkpoint at step {resumed_from} in {checkpoint_dir}")
     result = samplers.sample(
-        alg, jax.random.key(config.seed),
-        lambda key: density.initial_position(key, network=network, likelihood=likelihood,
-                                             input_shape=dataset.input_shape, prior=choice.prior),
-        (dataset.x_train, dataset.y_train), num_chains=run.num_chains, num_steps=run.num_steps,
+        alg, jax.random.key(config.seed), start, data, num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
         progress=progress, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint.every,
         checkpoint_identity={"config": checkpoint_identity(config)}, stop_on_divergence=run.on_divergence == "stop")
@@ -179,6 +224,9 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     }
     if resumed_from is not None:
         report["resumed_from_step"] = resumed_from
+    if init_report is not None:
+        report["init"] = init_report
+        report["gradient_evaluations"] += init_report["gradient_evaluations"]
     if choice.fit is not None:
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     evaluation = None

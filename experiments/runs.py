@@ -40,7 +40,7 @@ from experiments import config as configs
 from experiments import interrupts, prior_fit, report, rundir, runlock
 from experiments.config.checks import shown
 from experiments.config.identity import DIRECTORY_KEYS, differences, run_identity
-from experiments.experiment import run_experiment
+from experiments.experiment import INIT_CHECKPOINT, run_experiment
 from posterior.data import DataFolderNotFound
 
 DATA_ROOT_VARIABLE = "POSTERIOR_DATA"
@@ -108,12 +108,16 @@ def execute(config: configs.Config, *, results: pathlib.Path, force: bool,
 
 def _kept(checkpoint_dir: pathlib.Path | None) -> str:
     """What an interrupted or failed run leaves to resume from, in words; a checkpoint
-    folder holding no whole checkpoint is removed."""
+    folder holding no whole checkpoint (of the sampling, or of the start's optimisation
+    with ``init.from: map``) is removed."""
     step = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
-    if step is None:
+    init_step = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir / INIT_CHECKPOINT)
+    if step is None and init_step is None:
         if checkpoint_dir is not None and jax.process_index() == 0:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
         return "no checkpoint was kept"
+    if step is None:
+        return f"the checkpoint of the starts' optimisation at step {init_step} in {checkpoint_dir / INIT_CHECKPOINT} is kept"
     return f"the checkpoint at step {step} in {checkpoint_dir} is kept"
 
 

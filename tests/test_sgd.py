@@ -114,3 +114,41 @@ def test_a_bad_optimiser_setting_is_refused_in_one_line_naming_the_key(tmp_path,
     done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), "sampler.name=sgd",
                          override, env=uci_env, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr
+
+
+def test_chains_started_from_map_start_where_the_optimisation_ended(uci_env):  # noqa: F811
+    """``init.from: map``: each chain is optimised, then sampled from its optimum. With a
+    step size so small that the chains barely move, the first draws are the starts the
+    optimisation returns (computed again here), and they fit far better than prior draws."""
+    from experiments import config as configs, experiment
+    from test_cli_runs import TINY
+
+    config = configs.from_dict({**TINY, "sampler": {"name": "sgld", "step_size": 1e-12},
+                                "init": {"from": "map", "steps": 300, "optimizer": "adam", "learning_rate": 0.01},
+                                "sampling": {**TINY["sampling"], "burn_in": 0, "thin": 1, "num_steps": 5}})
+    outcome = experiment.run_experiment(config, data_root=uci_env["POSTERIOR_DATA"], log=lambda _: None,
+                                        progress=False)
+    metrics = outcome.metrics
+    assert metrics["status"] == "ok" and metrics["init"]["steps"] == 300 and metrics["init"]["divergences"] == []
+    assert metrics["gradient_evaluations"] == 2 * (5 + 300)
+    from_prior = experiment.run_experiment(configs.from_dict({**configs.to_dict(config), "init": {"from": "prior"}}),
+                                           data_root=uci_env["POSTERIOR_DATA"], log=lambda _: None, progress=False)
+    first_map = outcome.draws["info"]["logdensity"][:, 0]
+    first_prior = from_prior.draws["info"]["logdensity"][:, 0]
+    assert np.all(first_map > first_prior + 100.0), (first_map, first_prior)
+    assert metrics["test_rmse"] < from_prior.metrics["test_rmse"]
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["init.from=map"], "init.steps"),
+    (["init.from=map", "init.steps=-1"], "init.steps"),
+    (["init.steps=10"], "init.steps"),
+    (["init.from=map", "init.steps=10", "init.optimizer=lbfgs"], "init.optimizer"),
+    (["init.from=map", "init.steps=10", "init.learning_rate=.nan"], "init.learning_rate"),
+    (["init.from=map", "init.steps=10", "init.learning_rate=0"], "init.learning_rate"),
+    (["init.from=maximum"], "init.from"),
+])
+def test_a_bad_init_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config, overrides, key):  # noqa: F811
+    done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), *overrides, env=uci_env,
+                         timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr

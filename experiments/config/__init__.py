@@ -8,11 +8,12 @@ reports traces to a file.
 from experiments.config import identity
 from experiments.config.loading import from_dict, load, parse_override, to_dict
 from experiments.config.schema import (CheckpointConfig, ClockConfig, Config, ConfigError, DataConfig, EvalConfig,
-                                       LikelihoodConfig, MeshConfig, ModelConfig, OODConfig, PriorConfig,
+                                       InitConfig, LikelihoodConfig, MeshConfig, ModelConfig, OODConfig, PriorConfig,
                                        PriorFitConfig, PriorTargetConfig, SamplerConfig, SamplingConfig,
                                        ScheduleConfig)
 
-__all__ = ["CheckpointConfig", "ClockConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "LikelihoodConfig",
+__all__ = ["CheckpointConfig", "ClockConfig", "Config", "ConfigError", "DataConfig", "EvalConfig", "InitConfig",
+           "LikelihoodConfig",
            "MeshConfig", "ModelConfig", "OODConfig", "PriorConfig", "PriorFitConfig", "PriorTargetConfig",
            "SamplerConfig", "SamplingConfig", "ScheduleConfig", "from_dict", "identity", "load", "parse_override",
            "to_dict"]

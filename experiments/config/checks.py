@@ -146,6 +146,18 @@ def check_values(config: Config) -> None:
                           f"prior.kind={prior.kind} (its Gibbs updates do not fit the sampler's state); "
                           f"use sgld or sghmc")
 
+    init = config.init
+    if init.source == "map":
+        if init.steps is None:
+            raise ConfigError("init.from=map needs init.steps, the optimiser steps each chain takes before sampling")
+        _count("init.steps", init.steps, 1)
+        _positive("init.learning_rate", init.learning_rate)
+    elif init.steps is not None:
+        raise ConfigError(f"config key 'init.steps' is read with init.from: map only (got {shown(init.steps)} "
+                          f"with init.from: {init.source})")
+    if init.source == "map" and sampler.name == "sgd":
+        raise ConfigError("init.from=map with sampler.name=sgd would optimise twice; set the steps in sampling")
+
     _count("sampling.num_chains", sampling.num_chains, 1)
     _count("sampling.num_steps", sampling.num_steps, 1)
     _require(0 <= sampling.burn_in < sampling.num_steps, "sampling.burn_in",

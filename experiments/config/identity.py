@@ -19,12 +19,11 @@ flattened configs that must agree for a directory to be reused, a checkpoint res
 and two runs to share a table row; :func:`identity_hash` digests one of them.
 """
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
 
-from experiments.config.schema import Config
+from experiments.config.schema import Config, as_plain_data
 
 __all__ = ["AVERAGED_OVER", "DIRECTORY_KEYS", "EXECUTION_KEYS", "HIERARCHICAL_PRIORS", "PRIOR_FIT_EXCLUDED",
            "PRIOR_FIT_KEYS", "RESUMABLE_ACROSS", "checkpoint_identity", "differences", "flatten", "group_identity",
@@ -55,7 +54,7 @@ def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _without(config: Config, sections: tuple[str, ...]) -> dict[str, Any]:
-    return {key: value for key, value in flatten(dataclasses.asdict(config)).items() if not _within(key, sections)}
+    return {key: value for key, value in flatten(as_plain_data(config)).items() if not _within(key, sections)}
 
 
 def run_identity(config: Config) -> dict[str, Any]:
@@ -75,7 +74,7 @@ def group_identity(config: Config) -> dict[str, Any]:
 
 def prior_fit_identity(config: Config) -> dict[str, Any]:
     """The sections that determine a fitted prior (with the training inputs), nested as in the config."""
-    values = dataclasses.asdict(config)
+    values = as_plain_data(config)
     selected = {key: values[key] for key in PRIOR_FIT_KEYS}
     for key in PRIOR_FIT_EXCLUDED:
         *sections, leaf = key.split(".")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from experiments.config.checks import check_values, shown
-from experiments.config.schema import Config, ConfigError
+from experiments.config.schema import Config, ConfigError, as_plain_data, config_key
 
 __all__ = ["from_dict", "load", "parse_override", "to_dict"]
 
@@ -106,7 +106,7 @@ def _build(cls: type, values: Any, prefix: str) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping of keys to values, got {shown(values)}")
     hints = typing.get_type_hints(cls)
-    fields = {field.name: field for field in dataclasses.fields(cls)}
+    fields = {config_key(field): field for field in dataclasses.fields(cls)}
     for key in values:
         if key not in fields:
             raise ConfigError(f"unknown config key {shown(f'{prefix}.{key}' if prefix else key)} "
@@ -115,7 +115,7 @@ def _build(cls: type, values: Any, prefix: str) -> Any:
     for name, field in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in values:
-            arguments[name] = _convert(values[name], hints[name], key)
+            arguments[field.name] = _convert(values[name], hints[field.name], key)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"config key '{key}' is required")
     return cls(**arguments)
@@ -233,4 +233,4 @@ def load(path: str | pathlib.Path, overrides: typing.Iterable[str] = ()) -> Conf
 
 def to_dict(config: Config) -> dict:
     """Plain data for ``config.yaml``: every key, defaults included."""
-    return dataclasses.asdict(config)
+    return as_plain_data(config)

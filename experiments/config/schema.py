@@ -5,13 +5,25 @@ schema that :mod:`experiments.config.loading` checks plain data against, and
 :mod:`experiments.config.checks` holds the rules the types cannot express.
 """
 
+import copy
 import dataclasses
-from typing import Literal
-
+from typing import Any, Literal
 
 
 class ConfigError(ValueError):
     """A config that does not fit the schema; the message names the key."""
+
+
+def config_key(field: dataclasses.Field) -> str:
+    """The key a field is written as in a config (``from`` cannot be a Python name)."""
+    return field.metadata.get("key", field.name)
+
+
+def as_plain_data(section: Any) -> Any:
+    """A config, or a section of one, as plain data by config key, defaults included."""
+    if dataclasses.is_dataclass(section):
+        return {config_key(field): as_plain_data(getattr(section, field.name)) for field in dataclasses.fields(section)}
+    return copy.deepcopy(section)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +189,23 @@ class SamplerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class InitConfig:
+    """Where each chain starts: ``from: prior``, a draw from the prior (the default), or
+    ``from: map``: every chain first optimises its own prior draw for ``steps`` steps of
+    optax's ``optimizer`` (``sgd`` with momentum 0.9, ``adam``, ``adamw``) at
+    ``learning_rate`` per datum (the loss is the log posterior over the training rows),
+    on the run's minibatches (the whole data set when ``sampling.batch_size`` is null),
+    and samples from where it ended. The optimisation is checkpointed and resumed like
+    the sampling; a chain that diverges while optimising fails the run as a diverged
+    chain does."""
+
+    source: Literal["prior", "map"] = dataclasses.field(default="prior", metadata={"key": "from"})
+    steps: int | None = None
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    learning_rate: float = 1.0e-3
+
+
+@dataclasses.dataclass(frozen=True)
 class SamplingConfig:
     """Chains and steps: draws kept are ``(num_steps - burn_in) // thin`` per chain.
 
@@ -256,6 +285,7 @@ class Config:
     likelihood: LikelihoodConfig = LikelihoodConfig()
     prior: PriorConfig = PriorConfig()
     sampler: SamplerConfig = SamplerConfig()
+    init: InitConfig = InitConfig()
     sampling: SamplingConfig = SamplingConfig()
     mesh: MeshConfig = MeshConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()

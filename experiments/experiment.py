@@ -91,7 +91,7 @@ def optimised_starts(config: Config, logdensity_fn: Callable, prior_draw: Callab
     log(f"optimising every chain's start: {init.optimizer} at {init.learning_rate:g} for {init.steps} steps")
     result = samplers.sample(
         alg, jax.random.fold_in(jax.random.key(config.seed), 1), prior_draw, data, num_chains=run.num_chains,
-        num_steps=init.steps, burn_in=init.steps - 1, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
+        num_steps=init.steps, burn_in=init.steps - 1, batch_size=run.batch_size, mesh=mesh, keep_samples=False,
         progress=progress, checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / INIT_CHECKPOINT,
         checkpoint_every=config.checkpoint.every, checkpoint_identity={"config": checkpoint_identity(config)},
         stop_on_divergence=run.on_divergence == "stop")
@@ -185,7 +185,10 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
 
     start, init_report = prior_draw, None
     if config.init.source == "map":
-        start, init_report = optimised_starts(config, logdensity_fn, prior_draw, data, mesh=mesh,
+        # An optimiser climbs one number: the log posterior summed, even where HMC takes its terms.
+        log_posterior = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
+                                              batch_sum=batch_sum)
+        start, init_report = optimised_starts(config, log_posterior, prior_draw, data, mesh=mesh,
                                               checkpoint_dir=checkpoint_dir, progress=progress, log=log)
     resumed_from = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
     if resumed_from is not None:

@@ -152,3 +152,15 @@ def test_a_bad_init_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tin
     done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), *overrides, env=uci_env,
                          timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr
+
+
+def test_hmc_from_map_optimises_the_summed_log_posterior(tmp_path, uci_env, tiny_config):  # noqa: F811
+    """HMC takes its log density as terms; the starts' optimiser climbs their sum, on the whole data."""
+    done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), "sampler.name=hmc",
+                         "sampler.step_size=1e-3", "sampler.num_integration_steps=3", "sampling.batch_size=null",
+                         "sampling.num_steps=60", "sampling.burn_in=20", "sampling.thin=10", "init.from=map",
+                         "init.steps=50", env=uci_env, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "results" / "tiny" / "yacht" / "split-0" / "seed-0" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["init"]["steps"] == 50
+    assert metrics["gradient_evaluations"] == 2 * (60 * 3 + 50)

@@ -87,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
             initialize_distributed(*cluster)
         return handler(args.handler)(args)
     except interrupts.RunInterrupted as interrupted:
+        interrupts.silence_teardown()
         print(f"posterior: {interrupted}", file=sys.stderr)
         return interrupted.exit_status
     except (KeyboardInterrupt, interrupts.Terminated) as interruption:  # outside a run: nothing to keep
+        interrupts.silence_teardown()
         print(f"posterior: interrupted ({interrupts.signal_of(interruption).name})", file=sys.stderr)
         return interrupts.exit_status(interruption)
     except ValueError as error:  # bad input the library refused: one line, no traceback

@@ -10,7 +10,8 @@ import shlex
 import signal
 import sys
 
-__all__ = ["RunInterrupted", "Terminated", "exit_status", "raise_on_termination", "resume_command", "signal_of"]
+__all__ = ["RunInterrupted", "Terminated", "exit_status", "raise_on_termination", "resume_command", "signal_of",
+           "silence_teardown"]
 
 
 class Terminated(BaseException):
@@ -32,6 +33,14 @@ def _terminate(signal_number, frame):
 def raise_on_termination() -> None:
     """From now on, SIGTERM raises :class:`Terminated` in the main thread."""
     signal.signal(signal.SIGTERM, _terminate)
+
+
+def silence_teardown() -> None:
+    """From now on, leave errors in destructors unreported. A signal can catch an object
+    half-built (a zip archive being opened for a checkpoint), whose destructor then fails
+    as the interrupted frames are freed; its traceback would bury the one line that says
+    what is kept. Called once a run has been interrupted, just before the process ends."""
+    sys.unraisablehook = lambda unraisable: None
 
 
 def signal_of(interruption: BaseException) -> signal.Signals:

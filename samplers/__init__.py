@@ -20,6 +20,8 @@ _HOMES = {
     "entropy_mcmc": "samplers.entropy_mcmc",
     "hmc": "samplers.hmc",
     "make_mesh": "samplers.mesh",
+    "mesh": "samplers.mesh",
+    "minibatch": "samplers.minibatch",
     "programs": "samplers.programs",
     "sa_sgld": "samplers.sa_sgld",
     "sample": "samplers.run",

@@ -42,6 +42,11 @@ def test_a_kernel_module_loading_leaves_the_constructor_in_the_package():
     assert SGLDState.__module__ == "samplers.sgld"
 
 
+def test_submodules_are_reached_as_attributes_of_a_fresh_package():
+    # samplers.mesh before anything imported it (a notebook's data-sharded log posterior).
+    assert "jax" in modules_after("import samplers\nsamplers.mesh.sum_over_data\nsamplers.minibatch.permutation")
+
+
 def test_the_configs_copies_of_library_defaults_match_the_library():
     from experiments.config import checks, schema
     from posterior import models

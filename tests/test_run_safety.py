@@ -192,3 +192,25 @@ def test_after_an_interruption_a_half_built_objects_destructor_adds_no_lines(sil
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert ("Exception ignored" in done.stderr) is not silenced, done.stderr
+
+
+def test_an_interruption_while_the_starts_are_optimised_keeps_their_checkpoint(tmp_path):
+    """With ``init.from: map`` the optimisation writes ``checkpoint/init/`` before the
+    sampling writes anything: an interruption then keeps that folder and says so."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import samplers
+    from experiments.experiment import INIT_CHECKPOINT
+
+    checkpoint_dir = tmp_path / "checkpoint"
+    climb = samplers.sgd(lambda x, batch: -0.5 * jnp.sum(x**2), optax.sgd(0.1))
+    samplers.sample(climb, jax.random.key(0), lambda key: jax.random.normal(key, (2,)), num_chains=2, num_steps=4,
+                    checkpoint_dir=checkpoint_dir / INIT_CHECKPOINT, checkpoint_every=2, progress=False)
+    message = runs._kept(checkpoint_dir)
+    assert "optimisation at step 4" in message and (checkpoint_dir / INIT_CHECKPOINT).is_dir(), message
+
+    empty = tmp_path / "empty" / "checkpoint"
+    empty.mkdir(parents=True)
+    assert runs._kept(empty) == "no checkpoint was kept" and not empty.exists()

@@ -108,22 +108,36 @@ def _critic_loss(critic: Critic, critic_params, key: PRNGKey, network_values, gp
     return -estimate + penalty * jnp.mean(jnp.square(grad_norms - 1.0)), estimate
 
 
+def _check_counts(**counts: Any) -> None:
+    """Refuse, by name, a count that is not a positive Python integer."""
+    for name, value in counts.items():
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _critic_update(critic: Critic, optimizer: optax.GradientTransformation, penalty: float, params, opt_state,
+                   mix_key: PRNGKey, network_values: jax.Array, gp_values: jax.Array):
+    """One optimiser step of the critic on these draws: ``(params, opt_state, penalised
+    objective, estimate)``, the objective and the estimate taken before the step."""
+    (loss, estimate), grads = jax.value_and_grad(_critic_loss, argnums=1, has_aux=True)(
+        critic, params, mix_key, network_values, gp_values, penalty)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, -loss, estimate
+
+
 def _critic_steps(critic: Critic, optimizer: optax.GradientTransformation, penalty: float, num_steps: int):
-    """``train(key, params, opt_state, draw) -> (params, opt_state, last estimate)``.
+    """``train(key, params, opt_state, bag) -> (params, opt_state, last estimate)``, every
+    step on the same ``bag = (network_values, gp_values)``."""
 
-    ``draw(key) -> (network_values, gp_values)`` gives each step its functions (a fixed
-    bag or fresh draws).
-    """
-
-    def train(key, critic_params, opt_state, draw):
+    def train(key, critic_params, opt_state, bag):
         def one_step(carry, step_key):
             critic_params, opt_state, _ = carry
-            draw_key, mix_key = jax.random.split(step_key)
-            network_values, gp_values = draw(draw_key)
-            grads, estimate = jax.grad(_critic_loss, argnums=1, has_aux=True)(
-                critic, critic_params, mix_key, network_values, gp_values, penalty)
-            updates, opt_state = optimizer.update(grads, opt_state, critic_params)
-            return (optax.apply_updates(critic_params, updates), opt_state, estimate), None
+            # The key's second half mixes the sides, as fits have always used it (so a fit
+            # keeps its draws); the first half is spare.
+            _, mix_key = jax.random.split(step_key)
+            critic_params, opt_state, _, estimate = _critic_update(critic, optimizer, penalty, critic_params,
+                                                                   opt_state, mix_key, *bag)
+            return (critic_params, opt_state, estimate), None
 
         init = (critic_params, opt_state, jnp.zeros(()))
         return jax.lax.scan(one_step, init, jax.random.split(key, num_steps))[0]
@@ -181,10 +195,8 @@ def fit(
     Returns:
         A :class:`FitResult`.
     """
-    for name, value in (("num_iterations", num_iterations), ("num_functions", num_functions),
-                        ("critic_steps", critic_steps), ("chunk_size", chunk_size)):
-        if not (isinstance(value, int) and value >= 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    _check_counts(num_iterations=num_iterations, num_functions=num_functions, critic_steps=critic_steps,
+                  chunk_size=chunk_size)
     if not gradient_penalty >= 0:
         raise ValueError(f"gradient_penalty must be non-negative, got {gradient_penalty}")
     critic_optimizer = critic_optimizer or optax.adagrad(0.02)
@@ -207,7 +219,7 @@ def fit(
         bag = (network_values(bag_key, jax.lax.stop_gradient(phi), points), gp_values)
         if not warm_critic:
             critic_params, critic_state = fresh_critic(init_key)
-        critic_params, critic_state, _ = train_critic(critic_key, critic_params, critic_state, lambda _: bag)
+        critic_params, critic_state, _ = train_critic(critic_key, critic_params, critic_state, bag)
 
         def expected_critic(phi):
             return jnp.mean(critic.apply(critic_params, network_values(prior_key, phi, points)))
@@ -343,11 +355,8 @@ def w1_judge(
         softly Lipschitz, so an estimate is not a lower bound on W1: use it to compare
         priors judged the same way, not as an absolute distance.
     """
-    for name, value in (("num_functions", num_functions), ("pool_batches", pool_batches),
-                        ("held_out_batches", held_out_batches), ("max_steps", max_steps),
-                        ("check_every", check_every)):
-        if not (isinstance(value, int) and value >= 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    _check_counts(num_functions=num_functions, pool_batches=pool_batches, held_out_batches=held_out_batches,
+                  max_steps=max_steps, check_every=check_every)
     critic = Critic(tuple(critic_widths))
     optimizer = optax.adam(learning_rate)
     pool_size = pool_batches * num_functions
@@ -377,11 +386,9 @@ def w1_judge(
             gp_values = gp_pool[jax.random.randint(gp_key, (num_functions,), 0, pool_size)]
 
             def update(critic_state, network_pool):
-                params, opt_state = critic_state
-                (loss, _), grads = jax.value_and_grad(_critic_loss, argnums=1, has_aux=True)(
-                    critic, params, mix_key, network_pool[network_rows], gp_values, gradient_penalty)
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), -loss
+                params, opt_state, objective, _ = _critic_update(critic, optimizer, gradient_penalty, *critic_state,
+                                                                 mix_key, network_pool[network_rows], gp_values)
+                return (params, opt_state), objective
 
             updated, objectives = jax.vmap(update)(critics, network_pools)
             return _select(active, updated, critics), objectives

@@ -95,6 +95,12 @@ def langevin_step(key: PRNGKey, position: ArrayTree, grad: ArrayTree, step_size:
     return jax.tree.map(lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype), position, grad, noise)
 
 
+def tree_where(condition: jax.Array, new: ArrayTree, old: ArrayTree) -> ArrayTree:
+    """``new`` where the scalar ``condition`` holds, else ``old``, leaf by leaf (a select:
+    both are computed, as under ``vmap`` a ``cond`` would be too)."""
+    return jax.tree.map(lambda n, o: jnp.where(condition, n, o), new, old)
+
+
 def global_norm(tree: ArrayTree) -> jax.Array:
     """The Euclidean norm of all leaves of ``tree`` taken together."""
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))

@@ -49,7 +49,6 @@ References:
     (the adaptation windows and the variance regularisation).
 """
 
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -57,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, normal_like
+from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, normal_like, tree_where
 from samplers.validation import check_integer, check_positive
 
 __all__ = [
@@ -317,11 +316,9 @@ def _adapt_mass(mass: MassAdaptationState, position: ArrayTree, step: jax.Array,
         variance = m2 / jnp.maximum(n - 1.0, 1.0)
         return (n * variance + _SHRINKAGE_COUNT * _SHRINKAGE_TARGET) / (n + _SHRINKAGE_COUNT)
 
-    inverse_mass = jax.tree.map(lambda new, old: jnp.where(window_end, new, old),
-                                jax.tree.map(regularised, m2), mass.inverse_mass)
+    inverse_mass = tree_where(window_end, jax.tree.map(regularised, m2), mass.inverse_mass)
     zeros = jax.tree.map(jnp.zeros_like, mean)
-    reset = functools.partial(jax.tree.map, lambda fresh, kept: jnp.where(window_end, fresh, kept))
-    return MassAdaptationState(inverse_mass, reset(zeros, mean), reset(zeros, m2),
+    return MassAdaptationState(inverse_mass, tree_where(window_end, zeros, mean), tree_where(window_end, zeros, m2),
                                jnp.where(window_end, 0, count), jnp.where(window_end, step, mass.restarted_at)
                                ), window_end
 
@@ -424,10 +421,7 @@ def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False,
         acceptance_rate = jnp.where(finite, jnp.exp(jnp.minimum(jnp.where(finite, log_ratio, 0.0), 0.0)), 0.0)
         is_accepted = jax.random.uniform(accept_key, dtype=acceptance_rate.dtype) < acceptance_rate
 
-        def choose(new, old):
-            return jax.tree.map(lambda n, o: jnp.where(is_accepted, n, o), new, old)
-
-        position, total, terms, grad = choose((position, total, terms, grad), (
+        position, total, terms, grad = tree_where(is_accepted, (position, total, terms, grad), (
             state.position, state.logdensity, state.logdensity_terms, state.logdensity_grad))
         restarted_at = 0 if state.mass is None else state.mass.restarted_at
         adapted = _dual_averaging_update(adaptation, acceptance_rate, state.step + 1 - restarted_at,
@@ -435,11 +429,11 @@ def build_kernel(num_integration_steps: int, *, adapt_step_size: bool = False,
         mass = state.mass
         if mass_windows is not None:
             adapted_mass, window_end = _adapt_mass(mass, position, state.step + 1, mass_windows)
-            mass = jax.tree.map(lambda new, old: jnp.where(adapting, new, old), adapted_mass, mass)
+            mass = tree_where(adapting, adapted_mass, mass)
             # A new M changes the step size that fits: dual averaging starts again from the current one.
             restarted = _dual_averaging_init(jnp.exp(adapted.log_step_size))
-            adapted = jax.tree.map(lambda fresh, kept: jnp.where(window_end, fresh, kept), restarted, adapted)
-        adaptation = jax.tree.map(lambda new, old: jnp.where(adapting, new, old), adapted, adaptation)
+            adapted = tree_where(window_end, restarted, adapted)
+        adaptation = tree_where(adapting, adapted, adaptation)
         info = HMCInfo(
             weight=jnp.ones((), jnp.float32),
             acceptance_rate=acceptance_rate.astype(jnp.float32),

@@ -66,6 +66,11 @@ def default_mesh(num_chains: int) -> Mesh:
     return make_mesh(chain, 1, devices=devices)
 
 
+def on_cpus(mesh: Mesh) -> bool:
+    """Whether every device of ``mesh`` is a CPU."""
+    return all(device.platform == "cpu" for device in mesh.devices.flat)
+
+
 def check_mesh(mesh: Mesh, num_chains: int) -> None:
     """Raise ``ValueError`` unless ``mesh`` can carry ``num_chains`` chains."""
     if tuple(mesh.axis_names) != (CHAIN_AXIS, DATA_AXIS):

@@ -8,9 +8,9 @@ description of the rest; :class:`Programs` compiles a program the first time its
 seen and hands back the same executable afterwards, so a second call that changes only
 numbers (a step size, a temperature, a schedule's constants) compiles nothing.
 
-The cache holds the :data:`CAPACITY` programs (and traced shapes) used last. It keeps the functions in the
-keys alive, which is also what makes keying on their identity safe: a function object is
-never reused for another function while the cache holds it.
+The cache holds the :data:`CAPACITY` programs (and traced shapes) used last. It keeps
+the functions in the keys alive, which is also what makes keying on their identity safe:
+a function object is never reused for another function while the cache holds it.
 """
 
 import collections
@@ -23,6 +23,8 @@ from typing import Any, Callable, Hashable, NamedTuple
 import jax
 import numpy as np
 from jax.sharding import Mesh
+
+from samplers.mesh import on_cpus
 
 __all__ = ["CAPACITY", "Split", "split", "Programs", "clear", "default_cache_path", "enable_compilation_cache"]
 
@@ -166,8 +168,7 @@ class Programs:
                 mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs,
                                        check_vma=False)
                 began = time.perf_counter()
-                on_cpus = all(device.platform == "cpu" for device in self.mesh.devices.flat)
-                options = _QUICK_TO_COMPILE if run_once and on_cpus else None
+                options = _QUICK_TO_COMPILE if run_once and on_cpus(self.mesh) else None
                 compiled = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile(options)
                 self.compile_seconds += time.perf_counter() - began
                 self.compilations += 1

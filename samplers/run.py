@@ -36,7 +36,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from samplers import checkpoint, minibatch, programs
 from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
 from samplers.progress import Progress
-from samplers.mesh import CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, put, replicated
+from samplers.mesh import (CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, on_cpus, put,
+                           replicated)
 from samplers.validation import check_integer
 
 __all__ = ["SampleResult", "Starts", "sample"]
@@ -69,8 +70,8 @@ class SampleResult(NamedTuple):
             (None without ``on_sample``); leaves of shape ``(chain, ...)``.
         state: the sampler states after the last step, leading axis ``chain``, on device.
         timings: ``compile_seconds`` (what this call spent tracing and compiling its
-            programs), ``sampling_seconds`` (the rest of the call) and ``compilations`` (how many programs it compiled: 0 when
-            an earlier call's programs fit).
+            programs), ``sampling_seconds`` (the rest of the call) and ``compilations``
+            (how many programs it compiled: 0 when an earlier call's programs fit).
         diverged_at: ``(chain,)`` int, the first step ``t`` (1 .. ``num_steps``) after
             which the chain's position, or the ``info.logdensity`` its step reported, was
             not finite; 0 when the starting position was not; -1 for a chain that stayed
@@ -187,7 +188,7 @@ _FULL_BATCH_BLOCK = 64
 def _static_blocks(mesh: Mesh) -> bool:
     """Whether whole blocks of steps run as loops of static length: off CPUs only, where a
     loop of run-time length reads its condition back to the host every iteration."""
-    return not all(device.platform == "cpu" for device in mesh.devices.flat)
+    return not on_cpus(mesh)
 
 
 class _Stepper(NamedTuple):

@@ -30,6 +30,7 @@ from samplers.base import (
     check_sgmcmc_hyperparameters,
     clip_by_global_norm,
     normal_like,
+    tree_where,
 )
 from samplers.schedules import Schedule, as_schedule
 
@@ -125,7 +126,7 @@ def build_kernel(scale_adaptation_steps: int = 0, max_grad_norm: float | None = 
         else:
             adapting = state.step < scale_adaptation_steps
             adapted = _adapt_scale(scale, grad)
-            scale = jax.tree.map(lambda new, old: jnp.where(adapting, new, old), adapted, scale)
+            scale = tree_where(adapting, adapted, scale)
             inverse_mass = jax.tree.map(lambda s: jax.lax.rsqrt(s + _SCALE_EPSILON), scale.grad_sq_mean)
         noise = normal_like(key, state.position)
 

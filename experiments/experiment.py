@@ -74,6 +74,15 @@ def versions() -> dict[str, str]:
             "optax": optax.__version__, "blackjax": blackjax.__version__, "numpy": np.__version__}
 
 
+def _divergences(diverged_at: np.ndarray, log: Callable[[str], None], *, step_name: str = "step") -> list[dict]:
+    """``{"chain", "step"}`` of every chain that became non-finite
+    (``samplers.SampleResult.diverged_at``), each also logged."""
+    divergences = [{"chain": chain, "step": int(step)} for chain, step in enumerate(diverged_at) if step >= 0]
+    for divergence in divergences:
+        log(f"chain {divergence['chain']} became non-finite at {step_name} {divergence['step']}")
+    return divergences
+
+
 def optimised_starts(config: Config, logdensity_fn: Callable, prior_draw: Callable, data, *, mesh,
                      checkpoint_dir: pathlib.Path | None, progress: bool | None, log: Callable[[str], None]
                      ) -> tuple[samplers.Starts, dict]:
@@ -95,9 +104,7 @@ def optimised_starts(config: Config, logdensity_fn: Callable, prior_draw: Callab
         progress=progress, checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / INIT_CHECKPOINT,
         checkpoint_every=config.checkpoint.every, checkpoint_identity={"config": checkpoint_identity(config)},
         stop_on_divergence=run.on_divergence == "stop")
-    divergences = [{"chain": chain, "step": int(step)} for chain, step in enumerate(result.diverged_at) if step >= 0]
-    for divergence in divergences:
-        log(f"chain {divergence['chain']} became non-finite at optimisation step {divergence['step']} (init.from: map)")
+    divergences = _divergences(result.diverged_at, log, step_name="optimisation step")
     report = {"steps": result.num_steps_taken, "divergences": divergences,
               "gradient_evaluations": run.num_chains * result.num_steps_taken,
               "seconds": result.timings["sampling_seconds"] + result.timings["compile_seconds"]}
@@ -135,7 +142,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         ``metrics["gradient_evaluations"]`` is what the chains cost: chains x steps taken
         x gradients per step (:func:`experiments.build.gradients_per_step`; a prior fit
         not counted, the starts' optimisation of ``init.from: map`` counted).
-        ``metrics["init"]`` reports that optimisation (:func:`optimised_starts`). ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
+        ``metrics["init"]`` reports that optimisation (:func:`optimised_starts`).
+        ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
         sentences (chains not mixed, few effective draws, ...): they inform, the status
         stays ``"ok"``. ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
         from (absent when it started afresh). With ``eval.reference``, the reference
@@ -168,8 +176,12 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     choice = choose_prior(config, dataset, network, cache=prior_cache, log=log)
     # Devices along the mesh's 'data' axis each hold a slice of every batch.
     batch_sum = samplers.mesh.sum_over_data if config.mesh.data > 1 else None
-    logdensity_fn = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
-                                          batch_sum=batch_sum, terms=config.sampler.name == "hmc")
+
+    def log_posterior(*, terms: bool):
+        return density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
+                                     batch_sum=batch_sum, terms=terms)
+
+    logdensity_fn = log_posterior(terms=config.sampler.name == "hmc")
     alg = build_sampler(config, logdensity_fn, choice.prior, num_train=len(dataset.x_train))
     run = config.sampling
     mesh = None
@@ -186,9 +198,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     start, init_report = prior_draw, None
     if config.init.source == "map":
         # An optimiser climbs one number: the log posterior summed, even where HMC takes its terms.
-        log_posterior = density.log_posterior(network.apply, choice.prior, likelihood, data_size=len(dataset.x_train),
-                                              batch_sum=batch_sum)
-        start, init_report = optimised_starts(config, log_posterior, prior_draw, data, mesh=mesh,
+        summed = logdensity_fn if config.sampler.name != "hmc" else log_posterior(terms=False)
+        start, init_report = optimised_starts(config, summed, prior_draw, data, mesh=mesh,
                                               checkpoint_dir=checkpoint_dir, progress=progress, log=log)
     resumed_from = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
     if resumed_from is not None:
@@ -200,9 +211,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         checkpoint_identity={"config": checkpoint_identity(config)}, stop_on_divergence=run.on_divergence == "stop")
     log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
 
-    divergences = [{"chain": chain, "step": int(step)} for chain, step in enumerate(result.diverged_at) if step >= 0]
-    for divergence in divergences:
-        log(f"chain {divergence['chain']} became non-finite at step {divergence['step']}")
+    divergences = _divergences(result.diverged_at, log)
     healthy = result.diverged_at < 0
     usable = bool(healthy.all()) or (run.on_divergence == "drop_chain" and bool(healthy.any()))
     dropped = [divergence["chain"] for divergence in divergences] if usable else []

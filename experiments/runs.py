@@ -117,7 +117,8 @@ def _kept(checkpoint_dir: pathlib.Path | None) -> str:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
         return "no checkpoint was kept"
     if step is None:
-        return f"the checkpoint of the starts' optimisation at step {init_step} in {checkpoint_dir / INIT_CHECKPOINT} is kept"
+        where = checkpoint_dir / INIT_CHECKPOINT
+        return f"the checkpoint of the starts' optimisation at step {init_step} in {where} is kept"
     return f"the checkpoint at step {step} in {checkpoint_dir} is kept"
 
 

@@ -45,10 +45,6 @@ def _ours(sampler: Sampler, data: Batch, num_steps: int, step_size: float):
         mesh=samplers.make_mesh(1, 1), progress=False).samples
 
 
-def _median(values: list[float]) -> float:
-    return float(np.median(values))
-
-
 def _reference(sampler: Sampler, contender: str, data: Batch, num_steps: int) -> tuple[float, float]:
     """``(first, repeat)`` seconds of ``contender``'s loop of ``num_steps`` gradient evaluations."""
     step, init_state, gradients_per_call = reference_step(sampler, contender)
@@ -82,7 +78,7 @@ def measure(sampler: Sampler, data: Batch, num_steps: int, repeats: int) -> dict
             times[f"{contender}_first"].append(first)
             times[f"{contender}_repeat"].append(repeat)
     return {"sampler": sampler.name, "num_steps": num_steps, "repeats": repeats,
-            **{name: _median(values) for name, values in times.items()}}
+            **{name: float(np.median(values)) for name, values in times.items()}}
 
 
 def format_table(rows: list[dict]) -> str:

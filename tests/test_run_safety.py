@@ -10,7 +10,10 @@ import subprocess
 import sys
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import yaml
 
@@ -18,6 +21,8 @@ import test_run_identity
 from conftest import REPO, posterior_command, run_posterior, without_progress
 from experiments import config as configs
 from experiments import reference, rundir, runlock, runs
+from experiments.experiment import INIT_CHECKPOINT
+import samplers
 from samplers import checkpoint
 
 # The identity tests' quick run, seed 0 and long enough for three checkpoints.
@@ -197,13 +202,6 @@ def test_after_an_interruption_a_half_built_objects_destructor_adds_no_lines(sil
 def test_an_interruption_while_the_starts_are_optimised_keeps_their_checkpoint(tmp_path):
     """With ``init.from: map`` the optimisation writes ``checkpoint/init/`` before the
     sampling writes anything: an interruption then keeps that folder and says so."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    import samplers
-    from experiments.experiment import INIT_CHECKPOINT
-
     checkpoint_dir = tmp_path / "checkpoint"
     climb = samplers.sgd(lambda x, batch: -0.5 * jnp.sum(x**2), optax.sgd(0.1))
     samplers.sample(climb, jax.random.key(0), lambda key: jax.random.normal(key, (2,)), num_chains=2, num_steps=4,

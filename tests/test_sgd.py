@@ -4,36 +4,21 @@ that are independent optimisations of their own starts."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 import samplers
 from conftest import run_posterior
-from test_cli_runs import tiny_config, uci_env  # noqa: F401 (fixtures: a generated yacht, a 2-chain SGHMC config)
+from experiments import config as configs
+from experiments import experiment
+from targets import linear_regression
+from test_cli_runs import TINY, tiny_config, uci_env  # noqa: F401 (fixtures: a generated yacht, a 2-chain SGHMC config)
 
 NUM_ROWS, NUM_FEATURES = 200, 3
-NOISE_STD, PRIOR_STD = 0.5, 1.0
-
-
-def regression_data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(NUM_ROWS, NUM_FEATURES)).astype(np.float32)
-    y = (x @ np.array([1.5, -2.0, 0.5]) + NOISE_STD * rng.normal(size=NUM_ROWS)).astype(np.float32)
-    return x, y
-
-
-def log_posterior(weights, batch):
-    """Bayesian linear regression, the minibatch log-likelihood scaled up to the whole data."""
-    x, y = batch
-    log_likelihood = -0.5 * jnp.sum((y - x @ weights) ** 2) / NOISE_STD**2
-    return NUM_ROWS / x.shape[0] * log_likelihood - 0.5 * jnp.sum(weights**2) / PRIOR_STD**2
-
-
-def closed_form_map(x, y) -> np.ndarray:
-    precision = x.T @ x / NOISE_STD**2 + np.eye(NUM_FEATURES) / PRIOR_STD**2
-    return np.linalg.solve(precision.astype(np.float64), (x.T @ y / NOISE_STD**2).astype(np.float64))
+# Bayesian linear regression: its posterior is Gaussian, so the MAP is the closed-form mean.
+TARGET = linear_regression(num_data=NUM_ROWS)
+log_posterior = TARGET.logdensity
 
 
 def random_start(key):
@@ -41,25 +26,25 @@ def random_start(key):
 
 
 def test_full_batch_adam_reaches_the_closed_form_map():
-    data = regression_data()
+    data = TARGET.data
     alg = samplers.sgd(log_posterior, optax.adam(0.05), scale=1.0 / NUM_ROWS)
     result = samplers.sample(alg, jax.random.key(0), random_start, data, num_chains=2, num_steps=1500,
                              burn_in=1499, progress=False)
-    expected = closed_form_map(*data)
-    # float32 arithmetic on a problem with condition number about 2: the optimum to 1e-4.
+    expected = TARGET.mean
+    # float32 arithmetic on a problem with condition number about 7: the optimum to 1e-4.
     np.testing.assert_allclose(result.samples[:, -1], np.broadcast_to(expected, (2, NUM_FEATURES)), atol=1e-4)
     assert result.info["grad_norm"][:, -1].max() < 1e-2 * NUM_ROWS
 
 
 def test_minibatch_sgd_with_momentum_and_a_decaying_rate_reaches_the_map():
-    data = regression_data()
+    data = TARGET.data
     schedule = optax.cosine_decay_schedule(0.05, decay_steps=3000, alpha=0.01)
     alg = samplers.sgd(log_posterior, optax.sgd(schedule, momentum=0.9), scale=1.0 / NUM_ROWS)
     result = samplers.sample(alg, jax.random.key(1), random_start, data, num_chains=2, num_steps=3000,
                              burn_in=2999, batch_size=20, progress=False)
     # The last steps, at a hundredth of the rate, average minibatch noise of about
     # 0.05 * 0.01 * |g| / (1 - 0.9) per step: 1e-2 of the weights is many times that.
-    np.testing.assert_allclose(result.samples[:, -1], np.broadcast_to(closed_form_map(*data), (2, NUM_FEATURES)),
+    np.testing.assert_allclose(result.samples[:, -1], np.broadcast_to(TARGET.mean, (2, NUM_FEATURES)),
                                atol=1e-2)
 
 
@@ -67,7 +52,7 @@ def test_each_member_is_the_optimisation_of_its_own_start():
     """Members of an ensemble do not interact: each is what optax alone gives from its
     start (the start the driver draws for chain c: the first of three keys split from
     the chain's key)."""
-    data = regression_data()
+    data = TARGET.data
     optimizer = optax.adam(0.05)
     key, num_chains, num_steps = jax.random.key(2), 3, 40
     result = samplers.sample(samplers.sgd(log_posterior, optimizer, scale=1.0 / NUM_ROWS), key, random_start, data,
@@ -120,9 +105,6 @@ def test_chains_started_from_map_start_where_the_optimisation_ended(uci_env):  #
     """``init.from: map``: each chain is optimised, then sampled from its optimum. With a
     step size so small that the chains barely move, the first draws are the starts the
     optimisation returns (computed again here), and they fit far better than prior draws."""
-    from experiments import config as configs, experiment
-    from test_cli_runs import TINY
-
     config = configs.from_dict({**TINY, "sampler": {"name": "sgld", "step_size": 1e-12},
                                 "init": {"from": "map", "steps": 300, "optimizer": "adam", "learning_rate": 0.01},
                                 "sampling": {**TINY["sampling"], "burn_in": 0, "thin": 1, "num_steps": 5}})

@@ -48,9 +48,12 @@ def tiny_config(tmp_path) -> pathlib.Path:
 
 
 def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config):
-    results, cache = tmp_path / "results", tmp_path / "jax-cache"
+    results, cache_home = tmp_path / "results", tmp_path / "cache-home"
+    # No cache directory chosen, so the CLI picks its own; a fast machine compiles the tiny
+    # run's programs under JAX's 1 s threshold for storing one, hence the 0.
     done = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3",
-                         env={**uci_env, "JAX_COMPILATION_CACHE_DIR": str(cache)}, timeout=180)
+                         env={**uci_env, "JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": str(cache_home),
+                              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     directory = results / "tiny" / "yacht" / "split-0" / "seed-3"
     metrics = json.loads((directory / "metrics.json").read_text())
@@ -60,7 +63,7 @@ def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config
     assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png", "diagnostics.png"}
     assert "test_rmse=" in (directory / "log.txt").read_text() and "test_rmse=" in done.stdout
     assert not [path for path in directory.parent.iterdir() if path.name.startswith(".")]  # no staging left
-    assert any(cache.iterdir())  # later runs of these shapes skip compiling
+    assert any((cache_home / "posterior" / "jax").iterdir())  # later runs of these shapes skip compiling
 
     again = run_posterior("run", str(tiny_config), "--results", str(results), "seed=3", env=uci_env, timeout=180)
     assert again.returncode == 0 and "skipped" in again.stdout

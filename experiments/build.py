@@ -16,7 +16,7 @@ from posterior import density, likelihoods, models
 from posterior.data import Dataset, load
 
 __all__ = ["build_likelihood", "build_network", "build_optimizer", "build_sampler", "build_schedule",
-           "gradients_per_step", "ood_inputs"]
+           "gradient_evaluations", "ood_inputs"]
 
 
 def build_likelihood(config: Config, dataset: Dataset):
@@ -72,10 +72,16 @@ def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
                                               num_cycles=settings.schedule.num_cycles)
 
 
-def gradients_per_step(config: Config) -> int:
-    """Gradient evaluations of the log density per chain and step: HMC's trajectory takes
-    ``num_integration_steps``, every other sampler (and the optimiser) one."""
-    return config.sampler.num_integration_steps if config.sampler.name == "hmc" else 1
+def gradient_evaluations(config: Config, result: samplers.SampleResult) -> int:
+    """The log density's gradients that ``result``'s chains took: counted in the state by
+    the samplers that tune per chain or vary their trajectories (``nuts``, ``mclmc``);
+    otherwise chains x steps taken x ``num_integration_steps`` for HMC, x 1 for every
+    other sampler (and the optimiser)."""
+    counted = getattr(result.state, "gradient_evaluations", None)
+    if counted is not None:
+        return int(np.sum(samplers.mesh.fetch(counted), dtype=np.int64))
+    per_step = config.sampler.num_integration_steps if config.sampler.name == "hmc" else 1
+    return config.sampling.num_chains * result.num_steps_taken * per_step
 
 
 def build_optimizer(name: str, learning_rate, *, momentum: float = 0.9, weight_decay: float = 0.0):
@@ -92,7 +98,8 @@ def build_optimizer(name: str, learning_rate, *, momentum: float = 0.9, weight_d
 
 def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_train: int
                   ) -> samplers.SamplingAlgorithm:
-    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC, full-batch HMC or an optimiser (``sgd``, whose
+    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC, full-batch HMC, blackjax's NUTS or MCLMC (each
+    chain tuned before its first step) or an optimiser (``sgd``, whose
     loss is the log posterior over ``num_train``) with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
@@ -112,7 +119,15 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_tr
                            target_acceptance_rate=settings.target_acceptance_rate,
                            adaptation_steps=config.sampling.burn_in,
                            max_trajectory_length=settings.max_trajectory_length, temperature=settings.temperature,
-                           adapt_mass_matrix=settings.mass_adaptation)
+                           adapt_mass_matrix=bool(settings.mass_adaptation))
+    elif settings.name == "nuts":
+        alg = samplers.nuts(logdensity_fn, adaptation_steps=settings.adaptation_steps,
+                            target_acceptance_rate=settings.target_acceptance_rate,
+                            initial_step_size=settings.step_size, max_num_doublings=settings.max_num_doublings)
+    elif settings.name == "mclmc":
+        alg = samplers.mclmc(logdensity_fn, num_steps=config.sampling.num_steps,
+                             desired_energy_variance=settings.desired_energy_variance,
+                             diagonal_preconditioning=settings.mass_adaptation is not False)
     elif settings.name == "sgd":
         optimizer = build_optimizer(settings.optimizer, step_size, momentum=settings.momentum,
                                     weight_decay=settings.weight_decay)

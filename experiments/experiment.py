@@ -19,7 +19,7 @@ import numpy as np
 
 import samplers
 from experiments import reference as references
-from experiments.build import (build_likelihood, build_network, build_optimizer, build_sampler, gradients_per_step,
+from experiments.build import (build_likelihood, build_network, build_optimizer, build_sampler, gradient_evaluations,
                                ood_inputs)
 from experiments.config import Config
 from experiments.config.identity import checkpoint_identity
@@ -140,8 +140,10 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         there: ``metrics["num_steps_taken"]``) or every chain did (the test metrics, and
         whatever else is computed from the draws, are then left out).
         ``metrics["gradient_evaluations"]`` is what the chains cost: chains x steps taken
-        x gradients per step (:func:`experiments.build.gradients_per_step`; a prior fit
-        not counted, the starts' optimisation of ``init.from: map`` counted).
+        x gradients per step, or what the state counted
+        (:func:`experiments.build.gradient_evaluations`: NUTS's and MCLMC's tuning
+        included); a prior fit not counted, the starts' optimisation of ``init.from: map``
+        counted.
         ``metrics["init"]`` reports that optimisation (:func:`optimised_starts`).
         ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
         sentences (chains not mixed, few effective draws, ...): they inform, the status
@@ -224,7 +226,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "dropped_chains": dropped,
         "num_chains": run.num_chains,
         "num_steps_taken": result.num_steps_taken,
-        "gradient_evaluations": run.num_chains * result.num_steps_taken * gradients_per_step(config),
+        "gradient_evaluations": gradient_evaluations(config, result),
         "draws_per_chain": int(weights.shape[1]),
         "num_train": len(dataset.x_train),
         "num_test": len(dataset.x_test),
@@ -246,6 +248,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         draws, weights = jax.tree.map(lambda leaf: leaf[healthy], (draws, weights))
         if "acceptance_rate" in result.info:  # Metropolis kernels: how often kept draws' steps were accepted
             report["acceptance_rate"] = float(np.mean(result.info["acceptance_rate"][healthy]))
+        if "acceptance_rate" in result.info or config.sampler.name == "mclmc":  # a step size tuned, then kept
             report["final_step_size"] = float(np.mean(result.info["step_size"][healthy][:, -1]))
         if config.sampler.name == "sa_sgld" and "step_size" in result.info:
             # The clock's step psi * dtau, to compare with the fixed step of SGLD.

@@ -224,18 +224,25 @@ class _Stepper(NamedTuple):
         else:
             positions = jax.tree.map(lambda x: jnp.broadcast_to(x, (len(chain_keys),) + jnp.shape(x)), init_params)
         permutations = None if self.batch_size is None else self.permutations(batch_keys, 0)
-        diverged_at = jnp.where(_finite(positions), -1, 0).astype(jnp.int32)
-        return _Carry(self.initial_states(positions, permutations, data), step_keys, batch_keys, permutations,
-                      jnp.zeros((), jnp.int32), diverged_at)
+        tuning_keys = jax.vmap(jax.random.fold_in, (0, None))(init_keys, 1)
+        states = self.initial_states(positions, permutations, data, tuning_keys)
+        diverged_at = jnp.where(_finite(positions) & _finite(states.position), -1, 0).astype(jnp.int32)
+        return _Carry(states, step_keys, batch_keys, permutations, jnp.zeros((), jnp.int32), diverged_at)
 
-    def initial_states(self, positions, permutations, data):
+    def initial_states(self, positions, permutations, data, keys):
         """``alg.init`` of every chain; an ``init`` with a ``batch`` parameter (a state that
-        holds a gradient) gets the chain's first minibatch, the one its first step uses."""
-        if data is None or "batch" not in _parameters(self.alg.init):
-            return jax.vmap(self.alg.init)(positions)
+        holds a gradient) gets the chain's first minibatch, the one its first step uses,
+        and one with a ``key`` parameter (a kernel tuned per chain) the chain's own key."""
+        parameters = _parameters(self.alg.init)
+
+        def init(position, key, *batch):
+            return self.alg.init(position, *batch, **({"key": key} if "key" in parameters else {}))
+
+        if data is None or "batch" not in parameters:
+            return jax.vmap(init)(positions, keys)
         if self.batch_size is None:
-            return jax.vmap(self.alg.init, (0, None))(positions, data)
-        return jax.vmap(self.alg.init)(positions, self.batch(permutations, 0, data))
+            return jax.vmap(init, (0, 0, None))(positions, keys, data)
+        return jax.vmap(init)(positions, keys, self.batch(permutations, 0, data))
 
     def batch(self, permutations: jax.Array, offset: jax.Array, data):
         """Every chain's ``offset``-th minibatch of the epoch: rows ``offset * batch_size``
@@ -549,7 +556,7 @@ def sample(
     if saved is None:
         carry = compiled.run("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
                              (_WHOLE, _WHOLE, _CHAINS, data_spec), _CARRY_SPECS, donate_first=False,
-                             run_once=True)
+                             run_once="key" not in _parameters(alg.init))  # a tuning init runs long
         online = None if online_shapes is None else jax.tree.map(
             lambda s: put(np.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
         step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []

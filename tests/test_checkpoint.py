@@ -49,6 +49,10 @@ def gaussian_logdensity(x, batch=None):
     return -0.5 * x @ x
 
 
+def gaussian_start(key):
+    return jax.random.normal(key, (2,))
+
+
 SETUPS = {
     # Scale adaptation puts more than position and momentum in the state that must come back.
     "sghmc-minibatches": lambda: dict(
@@ -56,6 +60,10 @@ SETUPS = {
         init_params=jnp.zeros(3), data=regression_data(), batch_size=BATCH_SIZE),
     "sgld-without-data": lambda: dict(
         alg=samplers.sgld(gaussian_logdensity, 0.05), init_params=jnp.zeros(2), data=None, batch_size=None),
+    # Each chain's step size and mass matrix, tuned in init, must come back too.
+    "nuts-tuned-per-chain": lambda: dict(
+        alg=samplers.nuts(gaussian_logdensity, adaptation_steps=50),
+        init_params=gaussian_start, data=None, batch_size=None),
 }
 
 

@@ -15,6 +15,8 @@ from posterior.data import DATASETS, IMAGE_INPUTS
 from samplers.validation import check_positive
 
 # posterior.models.ACTIVATIONS by name: a config is checked without importing flax (a test keeps them equal).
+# Metropolis tests and tuned energy errors compare log densities on the whole data set.
+FULL_BATCH_SAMPLERS = ("hmc", "nuts", "mclmc")
 ACTIVATIONS = ("tanh", "relu", "gelu", "elu", "softplus", "sigmoid", "swish")
 
 __all__ = ["MAX_NAME_BYTES", "check_name", "check_values", "shown"]
@@ -126,19 +128,28 @@ def check_values(config: Config) -> None:
         raise ConfigError(f"sampler.name=sgd finds a mode, and the hierarchical prior.kind={prior.kind} redraws "
                           f"its precisions by Gibbs updates, which an optimiser has no place for; use fg, "
                           f"isotropic or gpig")
-    if sampler.name == "hmc" and sampler.schedule.kind != "constant":
-        raise ConfigError("sampler.name=hmc adapts its step size during burn-in and keeps it; "
-                          "sampler.schedule.kind must be constant")
+    _count("sampler.adaptation_steps", sampler.adaptation_steps, 20)
+    _count("sampler.max_num_doublings", sampler.max_num_doublings, 1)
+    _positive("sampler.desired_energy_variance", sampler.desired_energy_variance)
+    if sampler.name in FULL_BATCH_SAMPLERS and sampler.schedule.kind != "constant":
+        raise ConfigError(f"sampler.name={sampler.name} tunes its step size and keeps it; "
+                          f"sampler.schedule.kind must be constant")
     if sampler.name == "hmc" and sampler.mass_adaptation and sampling.burn_in < 20:
         raise ConfigError(f"sampler.mass_adaptation estimates the position's variances during the burn-in; "
                           f"sampling.burn_in must be at least 20 (got {sampling.burn_in})")
-    if sampler.name == "hmc" and config.sampling.batch_size is not None:
-        raise ConfigError(f"sampler.name=hmc uses the whole data set at every step; set sampling.batch_size: null "
-                          f"(got {config.sampling.batch_size})")
+    if sampler.name == "nuts" and sampler.mass_adaptation is False:
+        raise ConfigError("sampler.name=nuts always adapts a diagonal mass matrix (blackjax's window adaptation); "
+                          "leave sampler.mass_adaptation unset or true")
+    if sampler.name == "mclmc" and sampling.num_steps < 20:
+        raise ConfigError(f"sampler.name=mclmc sizes its tuning from sampling.num_steps, which must be at least 20 "
+                          f"(got {sampling.num_steps})")
+    if sampler.name in FULL_BATCH_SAMPLERS and config.sampling.batch_size is not None:
+        raise ConfigError(f"sampler.name={sampler.name} uses the whole data set at every step; set "
+                          f"sampling.batch_size: null (got {config.sampling.batch_size})")
     if prior.kind in ("gpig", "gpih") and config.model.kind != "mlp":
         raise ConfigError(f"prior.kind={prior.kind} is fitted on measurement points of flat feature vectors, "
                           f"for model.kind: mlp only (got model.kind={config.model.kind})")
-    if sampler.name in ("sa_sgld", "entropy_mcmc", "hmc") and prior.kind in HIERARCHICAL_PRIORS:
+    if sampler.name in ("sa_sgld", "entropy_mcmc", *FULL_BATCH_SAMPLERS) and prior.kind in HIERARCHICAL_PRIORS:
         # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
         # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree
         # a Gibbs move could update.

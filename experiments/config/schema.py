@@ -160,6 +160,17 @@ class SamplerConfig:
     matrix adapted in windows during burn-in, frozen after) by full-batch HMC only, which
     needs ``sampling.batch_size: null``.
 
+    ``nuts`` and ``mclmc`` are blackjax's, full batch (``sampling.batch_size: null``),
+    each chain tuned by blackjax before the first step (and before the burn-in):
+    ``nuts`` by window adaptation for ``adaptation_steps`` steps toward
+    ``target_acceptance_rate`` (step size and a diagonal mass matrix; ``step_size`` is
+    where it starts), its trajectories doubling at most ``max_num_doublings`` times;
+    ``mclmc`` by blackjax's three-phase tuning of ``L`` and the step size toward an
+    energy error variance of ``desired_energy_variance`` per dimension, sized for
+    ``sampling.num_steps`` steps (it takes about a third as many). ``mass_adaptation``:
+    null means each sampler's default (``hmc``: off; ``nuts``, ``mclmc``: on, and
+    ``nuts`` cannot turn it off).
+
     ``sgd`` is no sampler: each chain optimises the log posterior (MAP, the log prior as
     the regulariser) with optax's ``optimizer`` (``sgd`` with ``momentum``, ``adam``, or
     ``adamw`` with decoupled ``weight_decay`` on top of the prior), its learning rate
@@ -169,7 +180,7 @@ class SamplerConfig:
     optimisation.
     """
 
-    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc", "sgd"] = "sghmc"
+    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc", "nuts", "mclmc", "sgd"] = "sghmc"
     step_size: float = 0.01
     schedule: ScheduleConfig = ScheduleConfig()
     friction: float = 0.01
@@ -182,7 +193,10 @@ class SamplerConfig:
     num_integration_steps: int = 10
     target_acceptance_rate: float = 0.8
     max_trajectory_length: float | None = None
-    mass_adaptation: bool = False
+    mass_adaptation: bool | None = None
+    adaptation_steps: int = 1000
+    max_num_doublings: int = 10
+    desired_energy_variance: float = 5.0e-4
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
     momentum: float = 0.9
     weight_decay: float = 0.0

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import yaml
 
 # On a GPU, JAX takes most of its memory up front by default, so the subprocesses some
 # tests start would run out of it; inherited by them because it is set before JAX starts.
@@ -75,6 +76,34 @@ def run_posterior(*args: str, timeout: float, env: dict | None = None) -> subpro
            "JAX_COMPILATION_CACHE_DIR": str(REPO / ".pytest_cache" / "jax"), **(env or {})}
     return subprocess.run([*posterior_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env=env)
+
+
+# A 2-chain SGHMC run of a tiny network on the generated yacht of ``uci_env``.
+TINY = {
+    "name": "tiny",
+    "data": {"name": "yacht", "root": "/nonexistent/uci", "split": 0},  # POSTERIOR_DATA points at the fake
+    "model": {"width": 8, "depth": 1},
+    "sampler": {"name": "sghmc", "step_size": 0.01, "friction": 0.1},
+    "sampling": {"num_chains": 2, "num_steps": 300, "burn_in": 100, "thin": 20, "batch_size": 16},
+}
+
+
+@pytest.fixture
+def uci_env(tmp_path) -> dict:
+    """A generated 'yacht' with 60 rows and 2 splits; the environment pointing at it."""
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(60, 3))
+    table = np.column_stack([inputs, 10.0 + 3.0 * inputs[:, 0] - inputs[:, 1] + 0.3 * rng.normal(size=60)])
+    splits = [(order[6:], order[:6]) for order in (rng.permutation(60) for _ in range(2))]
+    write_uci_folder(tmp_path / "uci", "yacht", table, features=[0, 1, 2], target=3, splits=splits)
+    return {"POSTERIOR_DATA": str(tmp_path / "uci")}
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> pathlib.Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
 
 
 PROGRESS_LABELS = ("sampling: ", "prior fit: ")

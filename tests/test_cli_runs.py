@@ -10,41 +10,15 @@ import sys
 import jax
 import numpy as np
 import pytest
-import yaml
 
-from conftest import run_posterior, without_progress, write_uci_folder
+from conftest import TINY, run_posterior, without_progress
 from experiments.config import identity
 from experiments import config as configs
 from experiments import build, evaluate, experiment, runs
 from posterior import data
 import samplers
 
-TINY = {
-    "name": "tiny",
-    "data": {"name": "yacht", "root": "/nonexistent/uci", "split": 0},  # POSTERIOR_DATA points at the fake
-    "model": {"width": 8, "depth": 1},
-    "sampler": {"name": "sghmc", "step_size": 0.01, "friction": 0.1},
-    "sampling": {"num_chains": 2, "num_steps": 300, "burn_in": 100, "thin": 20, "batch_size": 16},
-}
 REGRESSION_KEYS = {"status", "wall_seconds", "test_rmse", "test_ll", "rhat_max", "ess_min"}
-
-
-@pytest.fixture
-def uci_env(tmp_path) -> dict:
-    """A generated 'yacht' with 60 rows and 2 splits; the environment pointing at it."""
-    rng = np.random.default_rng(0)
-    inputs = rng.normal(size=(60, 3))
-    table = np.column_stack([inputs, 10.0 + 3.0 * inputs[:, 0] - inputs[:, 1] + 0.3 * rng.normal(size=60)])
-    splits = [(order[6:], order[:6]) for order in (rng.permutation(60) for _ in range(2))]
-    write_uci_folder(tmp_path / "uci", "yacht", table, features=[0, 1, 2], target=3, splits=splits)
-    return {"POSTERIOR_DATA": str(tmp_path / "uci")}
-
-
-@pytest.fixture
-def tiny_config(tmp_path) -> pathlib.Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(TINY))
-    return path
 
 
 def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config):

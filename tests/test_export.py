@@ -12,7 +12,6 @@ import posterior
 from conftest import run_posterior
 from experiments import export
 from samplers import checkpoint
-from test_cli_runs import tiny_config, uci_env  # noqa: F401 (fixtures: a generated yacht, a 2-chain SGHMC config)
 
 LEAF_SHAPES = {("hidden_0", "bias"): (8,), ("hidden_0", "kernel"): (3, 8), ("output", "bias"): (1,),
                ("output", "kernel"): (8, 1)}  # width 8, 3 inputs
@@ -24,7 +23,7 @@ def import_arviz():
         return pytest.importorskip("arviz")
 
 
-def test_a_run_s_saved_draws_load_and_export_to_arviz_draw_for_draw(tmp_path, uci_env, tiny_config):  # noqa: F811
+def test_a_run_s_saved_draws_load_and_export_to_arviz_draw_for_draw(tmp_path, uci_env, tiny_config):
     results = tmp_path / "results"
     done = run_posterior("run", str(tiny_config), "--results", str(results), "sampling.save_samples=true",
                          env=uci_env, timeout=300)

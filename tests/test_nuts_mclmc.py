@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 import samplers
+from conftest import TINY
 from experiments import config as configs
 from experiments import experiment
 from targets import correlated_gaussian
-from test_cli_runs import TINY, uci_env  # noqa: F401 (a fixture)
 from test_hmc import assert_moments, run
 
 # Not ``samplers.mclmc``: the package re-exports the constructor under the module's name.
@@ -93,7 +93,7 @@ def test_bad_settings_raise_naming_the_argument(build, argument):
         build(correlated_gaussian().logdensity)
 
 
-def test_mclmc_from_map_and_nuts_run_as_configs(uci_env):  # noqa: F811
+def test_mclmc_from_map_and_nuts_run_as_configs(uci_env):
     """``sampler.name: mclmc`` (from MAP starts) and ``nuts`` run from a config, and the
     metrics count the tuning's gradients."""
     sampling = {**TINY["sampling"], "batch_size": None, "num_steps": 60, "burn_in": 0, "thin": 3}

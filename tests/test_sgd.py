@@ -9,11 +9,10 @@ import optax
 import pytest
 
 import samplers
-from conftest import run_posterior
+from conftest import TINY, run_posterior
 from experiments import config as configs
 from experiments import experiment
 from targets import linear_regression
-from test_cli_runs import TINY, tiny_config, uci_env  # noqa: F401 (fixtures: a generated yacht, a 2-chain SGHMC config)
 
 NUM_ROWS, NUM_FEATURES = 200, 3
 # Bayesian linear regression: its posterior is Gaussian, so the MAP is the closed-form mean.
@@ -74,7 +73,7 @@ def test_a_scale_that_is_not_positive_is_refused(scale):
         samplers.sgd(log_posterior, optax.sgd(0.1), scale=scale)
 
 
-def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path, uci_env, tiny_config):  # noqa: F811
+def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path, uci_env, tiny_config):
     """``sampler.name: sgd`` through the CLI: three members, one draw each, diagnostics
     reported as not applicable rather than as NaN."""
     results = tmp_path / "results"
@@ -94,14 +93,14 @@ def test_an_ensemble_run_predicts_with_the_last_iterate_of_each_member(tmp_path,
                                            ("sampler.momentum=1.0", "sampler.momentum"),
                                            ("sampler.weight_decay=-1", "sampler.weight_decay"),
                                            ("prior.kind=fh", "prior.kind")])
-def test_a_bad_optimiser_setting_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config,  # noqa: F811
+def test_a_bad_optimiser_setting_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config,
                                                                         override, key):
     done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), "sampler.name=sgd",
                          override, env=uci_env, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr
 
 
-def test_chains_started_from_map_start_where_the_optimisation_ended(uci_env):  # noqa: F811
+def test_chains_started_from_map_start_where_the_optimisation_ended(uci_env):
     """``init.from: map``: each chain is optimised, then sampled from its optimum. With a
     step size so small that the chains barely move, the first draws are the starts the
     optimisation returns (computed again here), and they fit far better than prior draws."""
@@ -130,13 +129,13 @@ def test_chains_started_from_map_start_where_the_optimisation_ended(uci_env):  #
     (["init.from=map", "init.steps=10", "init.learning_rate=0"], "init.learning_rate"),
     (["init.from=maximum"], "init.from"),
 ])
-def test_a_bad_init_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config, overrides, key):  # noqa: F811
+def test_a_bad_init_is_refused_in_one_line_naming_the_key(tmp_path, uci_env, tiny_config, overrides, key):
     done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), *overrides, env=uci_env,
                          timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and key in done.stderr, done.stderr
 
 
-def test_hmc_from_map_optimises_the_summed_log_posterior(tmp_path, uci_env, tiny_config):  # noqa: F811
+def test_hmc_from_map_optimises_the_summed_log_posterior(tmp_path, uci_env, tiny_config):
     """HMC takes its log density as terms; the starts' optimiser climbs their sum, on the whole data."""
     done = run_posterior("run", str(tiny_config), "--results", str(tmp_path / "results"), "sampler.name=hmc",
                          "sampler.step_size=1e-3", "sampler.num_integration_steps=3", "sampling.batch_size=null",

@@ -99,8 +99,9 @@ def summarise(groups: list[Group]) -> tuple[list[str], list[dict]]:
 def _cell(mean: float, error: float) -> str:
     if math.isnan(mean):
         return "-"
-    digits = 3 if abs(mean) < 10 else 1
-    return f"{mean:.{digits}f}" if math.isnan(error) else f"{mean:.{digits}f} ± {error:.{digits}f}"
+    # Counts (gradient evaluations) in thousands, read at a glance; metrics to 3 decimals.
+    style = ",.0f" if abs(mean) >= 1000 else ".3f" if abs(mean) < 10 else ".1f"
+    return f"{mean:{style}}" if math.isnan(error) else f"{mean:{style}} ± {error:{style}}"
 
 
 def to_markdown(columns: list[str], rows: list[dict]) -> str:

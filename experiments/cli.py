@@ -2,7 +2,8 @@
 
 ``posterior SUBCOMMAND ...``: ``run CONFIG [key=value ...]`` (one experiment into a run
 directory), ``sweep CONFIG --over ...`` (a grid of runs), ``table RESULTS_DIR`` (mean ±
-standard error over splits), ``export RUN_DIR --arviz OUT.nc`` (a run's saved draws as
+standard error over splits), ``suite SUITE_DIR`` (a paper's sweeps, ours beside the
+published numbers), ``export RUN_DIR --arviz OUT.nc`` (a run's saved draws as
 ArviZ netCDF), ``demo`` (samplers against a known posterior) and ``bench
 TARGET`` (speed benchmarks, e.g. ``posterior bench sgmcmc``). Subcommands are registered
 in :data:`experiments.options.SUBCOMMANDS`, benchmark targets in

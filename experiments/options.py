@@ -51,6 +51,15 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a folder of run directories (e.g. results/ or results/uci-fg-sghmc)")
 
 
+def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """``posterior suite SUITE_DIR``."""
+    parser.add_argument("suite", type=pathlib.Path, metavar="SUITE_DIR",
+                        help="a folder with suite.yaml and published.csv, e.g. configs/papers/functional_prior_uci")
+    parser.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"), metavar="DIR",
+                        help="where run directories go, and suite.md and suite.csv (default: %(default)s)")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: the table of the finished runs")
+
+
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """``posterior export RUN_DIR --arviz OUT.nc``."""
     parser.add_argument("run_dir", type=pathlib.Path, metavar="RUN_DIR",
@@ -76,6 +85,14 @@ def check_config(args: argparse.Namespace) -> None:
     config.load(args.config, args.overrides)
 
 
+def check_suite(args: argparse.Namespace) -> None:
+    """Read and check ``args.suite`` (its configs and published numbers), raising
+    ``ConfigError`` before the run's heavy modules are imported."""
+    from experiments import suite  # YAML, CSV and the schema only
+
+    suite.load_suite(args.suite)
+
+
 class Subcommand(NamedTuple):
     """A subcommand as the CLI builds it."""
 
@@ -90,6 +107,8 @@ SUBCOMMANDS = {
                       check_config),
     "sweep": Subcommand("Run a config over every combination of values.", add_sweep_arguments,
                         "experiments.runs:sweep", check_config),
+    "suite": Subcommand("Run a paper's sweeps where missing; ours beside the published numbers.",
+                        add_suite_arguments, "experiments.suite:run", check_suite),
     "table": Subcommand("Mean ± standard error over finished runs, as markdown and CSV.", add_table_arguments,
                         "experiments.table:run"),
     "export": Subcommand("Export a run's saved draws (--arviz OUT.nc: ArviZ netCDF).", add_export_arguments,

@@ -15,7 +15,7 @@ import shutil
 import time
 from typing import Iterator
 
-from samplers.checkpoint import write_atomic
+from samplers.atomic import write_atomic
 
 __all__ = ["Log", "finished_metrics", "read_json", "run_directory", "staging", "write_atomic", "write_json",
            "write_text"]

@@ -25,7 +25,6 @@ if any of its runs diverged.
 
 import argparse
 import contextlib
-import itertools
 import os
 import pathlib
 import shutil
@@ -39,7 +38,8 @@ import samplers
 from experiments import config as configs
 from experiments import interrupts, prior_fit, report, rundir, runlock
 from experiments.config.checks import shown
-from experiments.config.identity import DIRECTORY_KEYS, differences, run_identity
+from experiments.config.identity import differences, run_identity
+from experiments.config.sweeps import sweep_configs
 from experiments.experiment import INIT_CHECKPOINT, run_experiment
 from posterior.data import DataFolderNotFound
 
@@ -195,52 +195,6 @@ def run(args: argparse.Namespace) -> int:
         print(divergence_message(directory, config, metrics), file=sys.stderr)
         return EXIT_DIVERGED
     return 0
-
-
-def parse_values(text: str) -> list[str]:
-    """``'a,b'`` -> ``['a', 'b']``; ``'0:3'`` -> ``['0', '1', '2']``."""
-    if ":" in text and "," not in text:
-        start, _, stop = text.partition(":")
-        try:
-            return [str(value) for value in range(int(start), int(stop))]
-        except ValueError:
-            raise configs.ConfigError(f"range {text!r} must be two integers start:stop") from None
-    values = [value.strip() for value in text.split(",")]
-    if not all(values):
-        raise configs.ConfigError(f"sweep values {text!r} must be comma-separated and non-empty")
-    return values
-
-
-def sweep_overrides(over: list[str]) -> list[list[str]]:
-    """Every combination of ``--over`` values, as override lists."""
-    axes = []
-    for spec in over:
-        key, separator, values = spec.partition("=")
-        if not separator or not key:
-            raise configs.ConfigError(f"--over {spec!r} must look like key=a,b or key=start:stop")
-        axes.append([f"{key.strip()}={value}" for value in parse_values(values)])
-    return [list(combination) for combination in itertools.product(*axes)]
-
-
-def _name_part(override: str) -> str:
-    """``key=value`` as part of a folder name: characters a folder name cannot hold
-    (``/``, backslash, NUL, ``%``) are percent-encoded, so a path-valued key can be swept."""
-    return "".join(f"%{ord(c):02X}" if c in "/\\\0%" else c for c in override)
-
-
-def sweep_configs(path: pathlib.Path, overrides: list[str], over: list[str]) -> list[configs.Config]:
-    """The configs of a sweep, each named apart when the swept keys are not in the run
-    directory's path: sweeping ``sampler.step_size=1e-4,1e-3`` of experiment ``e`` runs
-    ``e[sampler.step_size=1e-4]`` and ``e[sampler.step_size=1e-3]``, separate rows of
-    ``posterior table``."""
-    runs = []
-    for combination in sweep_overrides(over):
-        config = configs.load(path, [*overrides, *combination])
-        named = [_name_part(override) for override in combination if override.partition("=")[0] not in DIRECTORY_KEYS]
-        if named:
-            config = configs.from_dict({**configs.to_dict(config), "name": f"{config.name}[{','.join(named)}]"})
-        runs.append(config)
-    return runs
 
 
 def sweep(args: argparse.Namespace) -> int:

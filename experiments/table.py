@@ -96,7 +96,8 @@ def summarise(groups: list[Group]) -> tuple[list[str], list[dict]]:
     return present, sorted(rows, key=lambda row: (row["experiment"], row["dataset"], row["setting"]))
 
 
-def _cell(mean: float, error: float) -> str:
+def format_value(mean: float, error: float) -> str:
+    """``mean ± error`` as the tables print it (``-`` for NaN, no error when it is NaN)."""
     if math.isnan(mean):
         return "-"
     # Counts (gradient evaluations) in thousands, read at a glance; metrics to 3 decimals.
@@ -112,7 +113,7 @@ def to_markdown(columns: list[str], rows: list[dict]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(names) + "---:|" * (len(header) - len(names))]
     for row in rows:
         cells = [*(row[name] or "-" for name in names), str(row["runs"]), str(row["diverged"]), str(row["warned"])]
-        cells += [_cell(*row[column]) for column in columns]
+        cells += [format_value(*row[column]) for column in columns]
         lines.append("| " + " | ".join(cells) + " |")
     notes = []
     if any(row["warned"] for row in rows):

@@ -23,11 +23,13 @@ import os
 import pathlib
 import zipfile
 import zlib
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from samplers.atomic import write_atomic
 
 __all__ = ["CheckpointError", "Saved", "UnreadableArchive", "load", "read_archive", "save", "save_draws", "saved_step",
            "write_archive", "write_atomic", "write_tree"]
@@ -50,29 +52,6 @@ class Saved(NamedTuple):
     num_kept: int
     draw_files: list[str]  # the files ``draws`` came from, in order
     sampling_seconds: float
-
-
-def write_atomic(path: pathlib.Path, write: Callable[[pathlib.Path], Any]) -> None:
-    """Call ``write(temporary_path)``, flush the file to disk, then rename it to ``path``.
-
-    The rename is atomic, so ``path`` is always either the old file or the whole new one,
-    whenever the process is killed; the flush makes that hold across a power cut too.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temporary)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    if hasattr(os, "O_DIRECTORY"):  # the rename itself, where directories can be synced
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
 
 def _is_key(leaf: Any) -> bool:

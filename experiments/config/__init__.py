@@ -6,7 +6,7 @@ reports traces to a file.
 """
 
 from experiments.config import identity
-from experiments.config.loading import from_dict, load, parse_override, to_dict
+from experiments.config.loading import from_dict, load, parse_override, read_yaml, to_dict
 from experiments.config.schema import (CheckpointConfig, ClockConfig, Config, ConfigError, DataConfig, EvalConfig,
                                        InitConfig, LikelihoodConfig, MeshConfig, ModelConfig, OODConfig, PriorConfig,
                                        PriorFitConfig, PriorTargetConfig, SamplerConfig, SamplingConfig,
@@ -16,4 +16,4 @@ __all__ = ["CheckpointConfig", "ClockConfig", "Config", "ConfigError", "DataConf
            "LikelihoodConfig",
            "MeshConfig", "ModelConfig", "OODConfig", "PriorConfig", "PriorFitConfig", "PriorTargetConfig",
            "SamplerConfig", "SamplingConfig", "ScheduleConfig", "from_dict", "identity", "load", "parse_override",
-           "to_dict"]
+           "read_yaml", "to_dict"]

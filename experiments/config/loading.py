@@ -200,6 +200,36 @@ def from_dict(values: Any, overrides: typing.Iterable[str] = ()) -> Config:
     return config
 
 
+def read_yaml(path: str | pathlib.Path, *, what: str = "config") -> Any:
+    """The plain data of the YAML file ``path``, every mapping's keys unique.
+
+    Raises:
+        ConfigError: a missing or unreadable file, text that is not UTF-8 or not valid
+            YAML, or a key given twice; one line naming ``what``, the file and the cause.
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {error.start})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as error:
+        raise ConfigError(f"{what} {path} gives the key {shown(error.key)} twice (line {error.line}); "
+                          f"the second would silently replace the first") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{what} {path} is not valid YAML{where}") from None
+    except ValueError:  # Python refuses to convert integers of more than 4,300 digits
+        raise ConfigError(f"{what} {path} holds a number too long to read (an integer of thousands of digits?)"
+                          ) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{what} {path} is nested too deeply to read") from None
+
+
 def load(path: str | pathlib.Path, overrides: typing.Iterable[str] = ()) -> Config:
     """Read the YAML file ``path`` and validate it (with overrides) into a :class:`Config`.
 
@@ -208,26 +238,7 @@ def load(path: str | pathlib.Path, overrides: typing.Iterable[str] = ()) -> Conf
             YAML, or a config :func:`from_dict` refuses; the message is one line naming
             the cause.
     """
-    path = pathlib.Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"config {path} is not UTF-8 text (byte {error.start})") from None
-    try:
-        values = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as error:
-        raise ConfigError(f"config {path} gives the key {shown(error.key)} twice (line {error.line}); "
-                          f"the second would silently replace the first") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"config {path} is not valid YAML{where}") from None
-    except ValueError:  # Python refuses to convert integers of more than 4,300 digits
-        raise ConfigError(f"config {path} holds a number too long to read (an integer of thousands of digits?)") from None
-    except RecursionError:  # PyYAML composes nested collections recursively
-        raise ConfigError(f"config {path} is nested too deeply to read") from None
+    values = read_yaml(path)
     return from_dict({} if values is None else values, overrides)
 
 

@@ -132,6 +132,15 @@ def test_corrupt_svhn_is_refused_in_one_line_naming_the_file(svhn, corrupt, file
     assert str(root / filename) in message or f"{filename} in {root}" in message
 
 
+def test_running_out_of_memory_is_not_blamed_on_the_file(svhn, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(scipy.io, "loadmat", out_of_memory)
+    with pytest.raises(MemoryError):
+        data.load("svhn", root=svhn[0])
+
+
 def test_svhn_is_an_ood_set_for_cifar(svhn, tmp_path):
     svhn_root, _ = svhn
     cifar_root = tmp_path / "cifar"

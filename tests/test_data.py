@@ -144,7 +144,7 @@ def test_load_names_the_problem_before_reading(tmp_path):
 def test_dataset_names_are_the_uci_folders_and_the_others():
     uci = "bostonHousing concrete energy kin8nm naval-propulsion-plant power-plant"
     uci += " protein-tertiary-structure wine-quality-red yacht"
-    images = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+    images = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
     assert data.DATASETS == (*uci.split(), "diabetes", "digits", "toy1d", *images)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-HEAVY = ("jax", "flax", "blackjax", "numpyro", "matplotlib", "optax")
+HEAVY = ("jax", "flax", "blackjax", "numpyro", "matplotlib", "optax", "scipy")
 
 
 def modules_after(code: str) -> set[str]:

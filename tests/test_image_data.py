@@ -310,7 +310,7 @@ def test_empty_cifar_folder_names_the_missing_file(tmp_path):
         (lambda root: data.load("cifar10", root=root / "absent"), "cifar10: data folder not found: .*absent"),
         (lambda root: data.load("mnist", root=root, split=1), r"mnist: split 1 out of range \(must be in 0..0\)"),
         (lambda root: data.load("mnist", root=root, split=True), "split must be an integer"),
-        (lambda root: load_images("svhn", root), "unknown image data set 'svhn'"),
+        (lambda root: load_images("imagenet", root), "unknown image data set 'imagenet'"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line(tmp_path, call, message):

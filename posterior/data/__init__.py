@@ -31,7 +31,7 @@ def load(name: str, *, root: str | os.PathLike | None = None, split: int = 0) ->
     """Load one train/test split of a data set by name.
 
     UCI data sets come with fixed standard splits, read from ``root``; image sets (mnist,
-    fashion_mnist, cifar10, cifar100) with one, read from ``root``; the others have
+    fashion_mnist, cifar10, cifar100, svhn) with one, read from ``root``; the others have
     none, so for them ``split`` seeds a random 90/10 split (diabetes, digits) or the
     draw of the toy (toy1d).
 

@@ -1,4 +1,4 @@
-"""Image classification sets read from their distributed files: MNIST, Fashion-MNIST, CIFAR-10, CIFAR-100.
+"""Image classification sets read from their distributed files: MNIST, Fashion-MNIST, CIFAR-10/100, SVHN.
 
 Nothing is downloaded: each loader reads the files as their authors distribute them from a
 folder the user names. MNIST and Fashion-MNIST come as four IDX files
@@ -7,15 +7,17 @@ folder the user names. MNIST and Fashion-MNIST come as four IDX files
 their binary version (``data_batch_1.bin`` ... ``data_batch_5.bin`` and ``test_batch.bin``;
 ``train.bin`` and ``test.bin``), directly in the folder or in the sub-folder the archive
 unpacks to (``cifar-10-batches-bin``, ``cifar-100-binary``); the pickled python version
-is refused, since unpickling runs whatever code a file holds. Each set has only its one
-standard train/test split. Images come as float32 ``(n, height, width, channels)``
-arrays (NHWC), scaled to [0, 1] and then standardised per channel with the training
-images' mean and standard deviation. :func:`posterior.data.augment.augment` draws random
-flips and crops of a batch; no loader applies it, because it changes the likelihood being
-sampled.
+is refused, since unpickling runs whatever code a file holds. SVHN's cropped digits come
+as two MATLAB files, ``train_32x32.mat`` and ``test_32x32.mat``, directly in the folder
+(``extra_32x32.mat`` is not read). Each set has only its one standard train/test split.
+Images come as float32 ``(n, height, width, channels)`` arrays (NHWC), scaled to [0, 1]
+and then standardised per channel with the training images' mean and standard deviation.
+:func:`posterior.data.augment.augment` draws random flips and crops of a batch; no loader
+applies it, because it changes the likelihood being sampled.
 """
 
 import gzip
+import io
 import math
 import os
 import pathlib
@@ -30,7 +32,7 @@ from posterior.data.dataset import (CLASSIFICATION, DataError, DataFolderNotFoun
 
 __all__ = ["IMAGE_DATASETS", "load_images"]
 
-IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn")
 
 _PIXEL_MAX = 255
 _NUM_BYTE_VALUES = 256
@@ -49,6 +51,13 @@ _MNIST_FILES = {
 # plane row by row.
 _CIFAR_IMAGE_SHAPE = (3, 32, 32)
 _CIFAR_IMAGE_SIZE = math.prod(_CIFAR_IMAGE_SHAPE)
+_SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
+# The variable X holds the images as (row, column, channel, image) bytes, y one label per
+# image: the digit, except that the digit 0 is labelled 10.
+_SVHN_VARIABLES = ("X", "y")
+_SVHN_IMAGE_SHAPE = (32, 32, 3)
+_SVHN_LABELS = tuple(range(1, 11))
+_SVHN_CLASSES = 10
 # Images are counted and standardised this many at a time, so that the temporary integer
 # arrays stay small beside the 600 MB of CIFAR's standardised training images.
 _CHUNK_IMAGES = 2048
@@ -197,6 +206,83 @@ def _read_cifar_file(path: pathlib.Path, layout: _CifarFormat) -> tuple[np.ndarr
     return images, records[:, num_label_bytes - 1]
 
 
+def _svhn_paths(root: pathlib.Path) -> tuple[pathlib.Path, ...]:
+    """SVHN's train and test files in ``root``; both are looked for before either is parsed."""
+    paths = tuple(root / filename for filename in _SVHN_FILES)
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"missing file: {path.name} in {root}")
+    return paths
+
+
+def _read_mat_variables(path: pathlib.Path) -> dict:
+    """The variables X and y of a MATLAB file (those of them it holds), as ``scipy.io.loadmat`` reads them."""
+    import scipy.io  # here, not at the top: only SVHN needs it, and the command starts without it
+
+    content = read_file_bytes(path)
+    # scipy's reader raises whatever its parsing of corrupt bytes runs into (OSError and
+    # MatReadError for a truncated file, ValueError for one that is not a MATLAB file,
+    # TypeError, IndexError, zlib.error, even ZeroDivisionError), so every exception but
+    # running out of memory is the file's.
+    try:
+        return scipy.io.loadmat(io.BytesIO(content), variable_names=_SVHN_VARIABLES)
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise DataError(
+            f"malformed file {path}: truncated, corrupt or not a MATLAB file (scipy.io.loadmat: "
+            f"{type(error).__name__}: {one_line(error)})"
+        ) from None
+
+
+def _mat_variable(path: pathlib.Path, variables: dict, name: str) -> np.ndarray:
+    """The variable ``name`` of a MATLAB file's ``variables``, which must be a numeric array."""
+    if name not in variables:
+        raise DataError(f"malformed file {path}: it holds no variable {name} (SVHN's files hold X and y)")
+    value = variables[name]
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf":
+        raise DataError(f"malformed file {path}: {name} is {type(value).__name__} of dtype "
+                        f"{getattr(value, 'dtype', None)}, not a numeric array")
+    return value
+
+
+def _svhn_images(path: pathlib.Path, variables: dict) -> np.ndarray:
+    """The images of an SVHN file's variable X, ``(n, 32, 32, 3)`` bytes, a view of X."""
+    images = _mat_variable(path, variables, "X")
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[:3] != _SVHN_IMAGE_SHAPE:
+        raise DataError(
+            f"malformed file {path}: X is {images.dtype} of shape {images.shape}, expected uint8 of shape "
+            f"(32, 32, 3, n)"
+        )
+    if images.shape[-1] == 0:
+        raise DataError(f"malformed file {path}: it holds no images (X of shape {images.shape})")
+    return images.transpose(3, 0, 1, 2)
+
+
+def _svhn_labels(path: pathlib.Path, variables: dict, num_images: int) -> np.ndarray:
+    """The classes 0..9 of an SVHN file's variable y, which labels ``num_images`` images 1..10."""
+    labels = _mat_variable(path, variables, "y")
+    if labels.shape != (num_images, 1):
+        raise DataError(
+            f"malformed file {path}: y of shape {labels.shape} for {num_images} images, expected "
+            f"({num_images}, 1)"
+        )
+    labels = labels[:, 0]
+    outside = np.flatnonzero(~np.isin(labels, _SVHN_LABELS))
+    if outside.size:
+        raise DataError(
+            f"malformed file {path}: the label of example {outside[0]} is {labels[outside[0]]}, not one of 1..10"
+        )
+    return labels.astype(np.int32) % _SVHN_CLASSES  # the label 10 is the digit 0
+
+
+def _read_svhn_file(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(images, labels)`` of one SVHN cropped-digits file; images ``(n, 32, 32, 3)``."""
+    variables = _read_mat_variables(path)
+    images = _svhn_images(path, variables)
+    return images, _svhn_labels(path, variables, len(images))
+
+
 def _value_channel_codes(images: np.ndarray) -> np.ndarray:
     """For each byte of NHWC images, its index ``value * channels + channel`` in a flat ``(256, channels)`` table."""
     num_channels = images.shape[-1]
@@ -259,22 +345,26 @@ def load_images(name: str, root: str | os.PathLike, *, split: int = 0) -> Datase
         name: one of :data:`IMAGE_DATASETS`: ``"mnist"``, ``"fashion_mnist"`` (``root``
             holds the four IDX files, raw or ``.gz``; where both forms are there the raw
             one is read), ``"cifar10"``, ``"cifar100"`` (``root`` holds the binary
-            version's files, or the sub-folder its archive unpacks to).
+            version's files, or the sub-folder its archive unpacks to), ``"svhn"``
+            (``root`` holds ``train_32x32.mat`` and ``test_32x32.mat``, the cropped
+            digits).
         root: the folder holding the set's files, as described for ``name``.
         split: must be 0: these sets have one standard split.
 
     Returns:
         The classification :class:`Dataset`: float32 images ``(n, height, width,
-        channels)`` (28x28x1 for MNIST, 32x32x3 for CIFAR) in file order, scaled to
-        [0, 1] and standardised per channel with the training images' statistics; int32
-        labels (CIFAR-100: the 100 fine classes).
+        channels)`` (28x28x1 for MNIST, 32x32x3 for CIFAR and SVHN) in file order,
+        scaled to [0, 1] and standardised per channel with the training images'
+        statistics; int32 labels (CIFAR-100: the 100 fine classes; SVHN: the digits,
+        its label 10 being the digit 0).
 
     Raises:
         DataError: if the name is unknown, the split is not 0, the folder or a file is
             missing, a file is corrupt (an IDX header that is wrong or disagrees with the
             size, a gzip that does not decompress, a CIFAR file that is not whole
-            records), labels are out of range or do not match the images in number, or
-            only CIFAR's pickled python version is there.
+            records, an SVHN file that scipy cannot read or whose X or y is missing or
+            of the wrong type or shape), labels are out of range or do not match the
+            images in number, or only CIFAR's pickled python version is there.
     """
     if name not in IMAGE_DATASETS:
         raise DataError(f"unknown image data set {name!r}; known: {', '.join(IMAGE_DATASETS)}")
@@ -289,6 +379,10 @@ def load_images(name: str, root: str | os.PathLike, *, split: int = 0) -> Datase
         train = tuple(np.concatenate(arrays) for arrays in zip(*train_parts))
         test = _read_cifar_file(folder / layout.test_file, layout)
         return _image_dataset(name, train, test, num_classes=layout.label_classes[-1])
+    if name == "svhn":
+        train_path, test_path = _svhn_paths(root)
+        train, test = _read_svhn_file(train_path), _read_svhn_file(test_path)
+        return _image_dataset(name, train, test, num_classes=_SVHN_CLASSES)
     return _image_dataset(
         name, _read_mnist_split(root, "train"), _read_mnist_split(root, "test"), num_classes=_MNIST_CLASSES
     )

@@ -44,7 +44,9 @@ def build_network(config: Config, dataset: Dataset) -> models.Network:
 
 
 def ood_inputs(config: Config, dataset: Dataset, held_out: np.ndarray | None, data_root: str | None) -> np.ndarray:
-    """The inputs ``eval.ood`` names, in the standardised units of ``dataset``'s inputs.
+    """The inputs ``eval.ood`` names: the held-out class's test inputs, standard normal
+    noise in ``dataset``'s standardised units, or another data set's test inputs
+    standardised with that set's own training statistics.
 
     Raises:
         posterior.data.DataError: when the OOD data set cannot be loaded.

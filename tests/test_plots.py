@@ -65,7 +65,8 @@ def test_the_diagnostics_name_their_reference_lines_and_label_both_axes(tmp_path
     [rhat_line] = rhat.lines
     assert rhat_line.get_xdata()[0] == 1.01
     assert legend_labels(rhat) == [rhat_line.get_label()]
-    assert rhat_line.get_label().startswith("R-hat = 1.01 (converged below") and "warns above 1.1" in rhat_line.get_label()
+    label = rhat_line.get_label()
+    assert label.startswith("R-hat = 1.01 (converged below") and "warns above 1.1" in label
     [ess_line] = ess.lines
     assert ess_line.get_xdata()[0] == 400 and legend_labels(ess) == [ess_line.get_label()]
     assert ess_line.get_label().startswith("ESS = 400")
@@ -73,7 +74,8 @@ def test_the_diagnostics_name_their_reference_lines_and_label_both_axes(tmp_path
         assert axes.get_xlabel() and axes.get_ylabel()
 
 
-@pytest.mark.parametrize("warm_critic, reading", [(True, "starts untrained"), (False, "A fresh critic every iteration")])
+@pytest.mark.parametrize("warm_critic, reading",
+                         [(True, "starts untrained"), (False, "A fresh critic every iteration")])
 def test_the_prior_fit_trace_says_how_to_read_it_beside_the_judged_w1(tmp_path, saved_figures, warm_critic, reading):
     trace = np.array([4.0, 18.0, 25.0, 20.0, 12.0, 7.0])
     plots.wasserstein_trace(tmp_path / "fit.png", trace, judged=JUDGED, warm_critic=warm_critic, title="t")

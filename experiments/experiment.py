@@ -10,7 +10,6 @@ owns the run directory (:mod:`experiments.runs`, :mod:`experiments.report`).
 """
 
 import pathlib
-import platform
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -18,6 +17,7 @@ import jax
 import numpy as np
 
 import samplers
+from experiments import provenance
 from experiments import reference as references
 from experiments.build import (build_likelihood, build_network, build_optimizer, build_sampler, gradient_evaluations,
                                ood_inputs)
@@ -28,7 +28,7 @@ from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density
 from posterior.data import Dataset, load, without_class
 
-__all__ = ["INIT_CHECKPOINT", "Outcome", "optimised_starts", "run_experiment", "versions"]
+__all__ = ["INIT_CHECKPOINT", "Outcome", "optimised_starts", "run_experiment"]
 
 INIT_CHECKPOINT = "init"  # the start's optimisation's checkpoint, inside the run's checkpoint folder
 
@@ -62,16 +62,6 @@ class Outcome(NamedTuple):
     def ood_probs(self) -> np.ndarray | None:
         """``(OOD point, class)`` predictive probabilities, with ``eval.ood``."""
         return None if self.evaluation is None else self.evaluation.ood_probs
-
-
-def versions() -> dict[str, str]:
-    """Versions of what produced the numbers."""
-    import blackjax
-    import flax
-    import optax
-
-    return {"python": platform.python_version(), "jax": jax.__version__, "flax": flax.__version__,
-            "optax": optax.__version__, "blackjax": blackjax.__version__, "numpy": np.__version__}
 
 
 def _divergences(diverged_at: np.ndarray, log: Callable[[str], None], *, step_name: str = "step") -> list[dict]:
@@ -145,6 +135,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         included); a prior fit not counted, the starts' optimisation of ``init.from: map``
         counted.
         ``metrics["init"]`` reports that optimisation (:func:`optimised_starts`).
+        ``metrics["versions"]``, ``metrics["command"]`` and ``metrics["revision"]`` say
+        what produced the numbers (:func:`experiments.provenance.provenance`).
         ``metrics["warnings"]`` lists :func:`experiments.convergence.warnings_of`'s
         sentences (chains not mixed, few effective draws, ...): they inform, the status
         stays ``"ok"``. ``metrics["resumed_from_step"]`` is the step of the checkpoint the run resumed
@@ -233,7 +225,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "compile_seconds": result.timings["compile_seconds"],
         "sampling_seconds": result.timings["sampling_seconds"],
         "devices": [str(device) for device in jax.devices()],
-        "versions": versions(),
+        **provenance.provenance(),
         "warnings": [],
     }
     if resumed_from is not None:

@@ -8,6 +8,7 @@ Each function draws one figure from arrays and saves it to the path it is given
 """
 
 import pathlib
+import textwrap
 
 import matplotlib
 
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from experiments import convergence  # noqa: E402
 from posterior import metrics  # noqa: E402
 
 
@@ -40,39 +42,88 @@ def predictive_bands(path: pathlib.Path, *, x_train, y_train, x_test, y_test, me
     _save(figure, path)
 
 
-def logdensity_trace(path: pathlib.Path, logdensity: np.ndarray, *, title: str, full_batch: bool) -> None:
-    """The log posterior (a minibatch estimate unless ``full_batch``) at each kept draw, one line per chain."""
+def logdensity_trace(path: pathlib.Path, logdensity: np.ndarray, *, burn_in: int, thin: int, title: str,
+                     full_batch: bool) -> None:
+    """The log posterior (a minibatch estimate unless ``full_batch``) at each kept draw, one
+    line per chain, against the sampler step that produced the draw.
+
+    Only kept draws are traced: draw ``k`` (from 1) follows step ``burn_in + k * thin``
+    (``samplers.sample``), so the burn-in is shaded as steps that ran but were not recorded.
+
+    Args:
+        path: where the PNG goes.
+        logdensity: ``(chain, kept draw)`` log posterior values.
+        burn_in: steps run before the first kept draw.
+        thin: steps between kept draws.
+        title: the figure's title.
+        full_batch: whether the values are exact rather than minibatch estimates.
+    """
     figure, axes = plt.subplots(figsize=(7, 3.5))
+    steps = burn_in + thin * np.arange(1, np.shape(logdensity)[1] + 1)
+    labelled = len(logdensity) <= 8  # beyond that a legend of chains says nothing
     for chain, values in enumerate(logdensity):
-        axes.plot(values, linewidth=1, label=f"chain {chain}")
+        axes.plot(steps, values, linewidth=1, label=f"chain {chain}" if labelled else "_nolegend_")
+    if burn_in:
+        axes.axvspan(0, burn_in, color="0.88", label=f"burn-in ({burn_in} steps, not traced)")
+    axes.set_xlim(left=0)
     ylabel = "log posterior" if full_batch else "log posterior (minibatch estimate)"
-    axes.set(xlabel="kept draw", ylabel=ylabel, title=title)
-    if len(logdensity) <= 8:
+    every = "every step" if thin == 1 else f"every {thin} steps"
+    axes.set(xlabel=f"sampler step (kept draws only: {every} after burn-in)", ylabel=ylabel, title=title)
+    if labelled or burn_in:
         axes.legend(fontsize=8)
     _save(figure, path)
 
 
 def rhat_ess_summary(path: pathlib.Path, rhat: np.ndarray, ess: np.ndarray, *, num_draws: int, title: str) -> None:
-    """Histograms of split R-hat and ESS over the test predictions."""
+    """Histograms of split R-hat and ESS over the test predictions, each with its reference line."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.hist(np.ravel(rhat)[np.isfinite(np.ravel(rhat))], bins=30, color="C0")
-    left.axvline(1.01, color="k", linestyle="--", linewidth=1, label="1.01")
+    left.axvline(1.01, color="k", linestyle="--", linewidth=1,
+                 label=f"R-hat = 1.01 (converged below;\nthe run warns above {convergence.RHAT_LIMIT})")
     left.set(xlabel="split R-hat", ylabel="test predictions")
     left.legend(fontsize=8)
     right.hist(np.ravel(ess)[np.isfinite(np.ravel(ess))], bins=30, color="C1")
-    right.axvline(num_draws, color="k", linestyle="--", linewidth=1, label=f"draws ({num_draws})")
-    right.set(xlabel="effective sample size")
+    right.axvline(num_draws, color="k", linestyle="--", linewidth=1,
+                  label=f"ESS = {num_draws}, the draws kept\n(as many as independent draws)")
+    right.set(xlabel="effective sample size", ylabel="test predictions")
     right.legend(fontsize=8)
     figure.suptitle(title)
     _save(figure, path)
 
 
-def wasserstein_trace(path: pathlib.Path, trace: np.ndarray, *, title: str) -> None:
-    """The critic's W1 estimate at each outer iteration of a prior fit."""
-    figure, axes = plt.subplots(figsize=(7, 3.5))
-    axes.plot(np.arange(1, len(trace) + 1), trace, linewidth=1)
+def wasserstein_trace(path: pathlib.Path, trace: np.ndarray, *, judged: dict, warm_critic: bool, title: str) -> None:
+    """The fitting critic's W1 estimate of the prior after each step on its hyperparameters,
+    beside the judged W1 of the initial and the fitted prior, with a caption on how to read it.
+
+    Args:
+        path: where the PNG goes.
+        trace: the estimate at each outer iteration (``priors.wasserstein.FitResult.trace``),
+            taken before that iteration's step on the prior.
+        judged: the fit's report (``w1_initial``, ``w1_final`` and their ``_error``), from
+            fresh critics trained until their objective settled.
+        warm_critic: whether the fitting critic was carried across iterations.
+        title: the figure's title.
+    """
+    if warm_critic:
+        # On toy1d-gpig with the prior held fixed (learning rate 0) the estimate still climbs,
+        # from 4 to 31 over 30 iterations: the early rise is the critic learning, not the fit.
+        reading = ("The fitting critic is kept across iterations and starts untrained: its first estimates are "
+                   "low and climb while it learns, then fall as the prior nears the GP.")
+    else:
+        reading = ("A fresh critic every iteration, trained only for the iteration's steps: a noisy estimate "
+                   "that can be negative.")
+    caption = textwrap.fill(f"{reading} Compare priors by the judged W1 (fresh critics trained to convergence).",
+                            100)
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.plot(np.arange(len(trace)), trace, linewidth=1, color="C0", label="fitting critic's estimate")
+    axes.errorbar([0, len(trace)], [judged["w1_initial"], judged["w1_final"]],
+                  yerr=[judged["w1_initial_error"], judged["w1_final_error"]], fmt="o", color="C3", capsize=3,
+                  label="judged W1: initial and fitted prior")
     axes.axhline(0.0, color="k", linewidth=0.6)
-    axes.set(xlabel="outer iteration", ylabel="W1 estimate (fitting critic)", title=title)
+    axes.set(xlabel="steps taken on the prior's hyperparameters", ylabel="W1 estimate (prior to GP)")
+    axes.set_title(caption, fontsize=8, loc="left")
+    axes.legend(fontsize=8)
+    figure.suptitle(title)
     _save(figure, path)
 
 
@@ -89,9 +140,9 @@ def prior_functions(path: pathlib.Path, *, x, gp, initial, fitted, title: str) -
 
 
 def reliability_diagram(path: pathlib.Path, *, probs, y, num_bins: int = 15, title: str) -> None:
-    """Accuracy per top-1 confidence bin against the diagonal, the gap to each bin's mean
-    confidence shaded and the ECE written on; beneath, the histogram of confidences with
-    the mean confidence and the accuracy marked."""
+    """Accuracy per top-1 confidence bin against the diagonal, each bin's mean confidence
+    and its gap to the accuracy marked and the ECE written on; beneath, the histogram of
+    confidences with the mean confidence and the accuracy marked."""
     table = metrics.reliability(probs, y, num_bins=num_bins)
     occupied = table.count > 0  # an empty bin has no accuracy to draw
     left, width = table.edges[:-1][occupied], np.diff(table.edges)[occupied]
@@ -100,16 +151,17 @@ def reliability_diagram(path: pathlib.Path, *, probs, y, num_bins: int = 15, tit
                                                 gridspec_kw={"height_ratios": (3, 1)})
     diagram.bar(left, accuracy, width=width, align="edge", color="C0", edgecolor="k", linewidth=0.5,
                 label="accuracy")
-    diagram.bar(left, np.abs(confidence - accuracy), width=width, bottom=np.minimum(confidence, accuracy),
-                align="edge", color="C3", alpha=0.3, hatch="//", edgecolor="C3", linewidth=0.5,
-                label="gap to mean confidence")
+    # Opaque lines over the bars, not a translucent fill: a fill over a bar blends into a
+    # colour the legend lacks, and the bar's top no longer reads as the accuracy.
+    diagram.hlines(confidence, left, left + width, color="C3", linewidth=2.5, label="mean confidence in the bin")
+    diagram.vlines(left + width / 2, accuracy, confidence, color="C3", linewidth=1.0, label="gap to accuracy")
     diagram.plot([0, 1], [0, 1], color="k", linestyle="--", linewidth=1, label="perfect calibration")
     diagram.text(0.97, 0.03, f"ECE {metrics.ece(probs, y, num_bins=num_bins):.4f}", transform=diagram.transAxes,
                  ha="right", va="bottom", bbox={"facecolor": "white", "edgecolor": "0.7"})
-    diagram.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=title)
+    diagram.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in the confidence bin", title=title)
     diagram.legend(fontsize=8, loc="upper left")
     histogram.bar(table.edges[:-1], table.count / max(table.count.sum(), 1), width=np.diff(table.edges),
-                  align="edge", color="C0", edgecolor="k", linewidth=0.5)
+                  align="edge", color="0.6", edgecolor="k", linewidth=0.5)
     histogram.axvline(np.max(probs, axis=-1).mean(), color="C1", linestyle="--", label="mean confidence")
     histogram.axvline(metrics.accuracy(probs, y), color="k", label="accuracy")
     histogram.set(xlabel="top-1 confidence", ylabel="fraction of points", title="confidence histogram")
@@ -131,18 +183,24 @@ def ood_entropy_histogram(path: pathlib.Path, *, entropy_in, entropy_out, auroc:
 
 
 def per_class_accuracy_bars(path: pathlib.Path, *, accuracy, title: str) -> None:
-    """Accuracy per class as bars; a class with no test points (NaN) is marked with an x."""
+    """Accuracy per class as bars on an axis from a little below the lowest, the legend
+    beside the axes; a class with no test points (NaN) is marked with an x."""
     accuracy = np.asarray(accuracy, np.float64)
     classes = np.arange(len(accuracy))
     absent = np.isnan(accuracy)
-    figure, axes = plt.subplots(figsize=(min(max(6.0, 0.3 * len(accuracy)), 16.0), 3.8))
+    lowest = np.min(accuracy[~absent]) if not absent.all() else 0.0
+    # From 0 the differences between accuracies near 1 would not show.
+    bottom = max(0.0, lowest - 0.1 * (1.0 - lowest) - 0.01)
+    figure, axes = plt.subplots(figsize=(min(max(7.5, 0.3 * len(accuracy) + 1.5), 17.5), 3.8))
     axes.bar(classes[~absent], accuracy[~absent], color="C0")
-    if absent.any():
-        axes.plot(classes[absent], np.zeros(absent.sum()), "x", color="C3", clip_on=False, label="no test points")
+    if absent.any():  # on the axis's lower edge, wherever the axis starts
+        axes.plot(classes[absent], np.zeros(absent.sum()), "x", color="C3", clip_on=False, label="no test points",
+                  transform=axes.get_xaxis_transform())
     if not absent.all():
         axes.axhline(np.mean(accuracy[~absent]), color="k", linestyle="--", linewidth=1, label="mean over classes")
-    axes.legend(fontsize=8, loc="best", framealpha=0.9)
-    axes.set(xlabel="class", ylabel="accuracy", ylim=(0, 1.02), title=title)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ylabel = "accuracy" if bottom == 0.0 else "accuracy (axis not from 0)"
+    axes.set(xlabel="class", ylabel=ylabel, ylim=(bottom, 1.0 + 0.02 * (1.0 - bottom)), title=title)
     if len(accuracy) <= 20:  # a tick per class while the labels still fit
         axes.set_xticks(classes)
     _save(figure, path)

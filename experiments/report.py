@@ -30,17 +30,21 @@ SUMMARY_KEYS = ("status", "test_rmse", "test_ll", "test_accuracy", "test_nll", "
                 "wall_seconds")
 
 
-def write_plots(directory: pathlib.Path, outcome: Outcome, title: str, *, full_batch: bool) -> None:
-    """The run's figures, each written atomically (``full_batch``: the log posterior traced is exact)."""
+def write_plots(directory: pathlib.Path, outcome: Outcome, title: str, *, config: configs.Config) -> None:
+    """The run's figures, each written atomically (``config``: the run's, which says how its
+    draws were kept and its prior fitted)."""
     folder = directory / rundir.PLOTS
     dataset, evaluation = outcome.dataset, outcome.evaluation
+    run = config.sampling
     if outcome.logdensity is not None:
         rundir.write_atomic(folder / "trace.png", lambda path: plots.logdensity_trace(
-            path, outcome.logdensity, title=title, full_batch=full_batch))
+            path, outcome.logdensity, burn_in=run.burn_in, thin=run.thin, title=title,
+            full_batch=run.batch_size is None))
     fit = outcome.prior.fit
     if fit is not None:
-        rundir.write_atomic(folder / "prior_fit_trace.png",
-                            lambda path: plots.wasserstein_trace(path, np.asarray(fit["trace"]), title=title))
+        rundir.write_atomic(folder / "prior_fit_trace.png", lambda path: plots.wasserstein_trace(
+            path, np.asarray(fit["trace"]), judged=fit["report"], warm_critic=config.prior.fit.warm_critic,
+            title=title))
     if outcome.prior.function_draws is not None:
         rundir.write_atomic(folder / "prior_functions.png",
                             lambda path: plots.prior_functions(path, **outcome.prior.function_draws, title=title))
@@ -85,7 +89,7 @@ def write_run(staged: pathlib.Path, config: configs.Config, outcome: Outcome, lo
     ``log`` and ``log.txt``), ``config.yaml``, ``prior.json``, saved draws, ``predictive.npz``,
     a diverged run's last checkpoint, and last ``metrics.json`` (which marks it finished)."""
     title = f"{config.name}: {config.data.name} split {config.data.split}, seed {config.seed}"
-    write_plots(staged, outcome, title, full_batch=config.sampling.batch_size is None)
+    write_plots(staged, outcome, title, config=config)
     log(format_summary(outcome.metrics))
     for warning in outcome.metrics["warnings"]:
         log(f"warning: {warning}")

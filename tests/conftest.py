@@ -18,6 +18,9 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import jax
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from experiments import plots
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -104,6 +107,23 @@ def tiny_config(tmp_path) -> pathlib.Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY))
     return path
+
+
+@pytest.fixture
+def saved_figures(monkeypatch) -> list:
+    """The figures :mod:`experiments.plots` saves during a test, in order, for a test to read
+    their artists (each is still written to its path, and drawn on an Agg canvas again so
+    that its artists' sizes can be asked for)."""
+    figures = []
+    save = plots._save
+
+    def keep(figure, path):
+        save(figure, path)  # closing it detached its canvas
+        FigureCanvasAgg(figure).draw()
+        figures.append(figure)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figures
 
 
 PROGRESS_LABELS = ("sampling: ", "prior fit: ")

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import TINY, run_posterior, without_progress
+from conftest import REPO, TINY, run_posterior, without_progress
 from experiments.config import identity
 from experiments import config as configs
 from experiments import build, evaluate, experiment, runs
@@ -33,6 +33,11 @@ def test_run_writes_a_run_directory_then_skips_it(tmp_path, uci_env, tiny_config
     metrics = json.loads((directory / "metrics.json").read_text())
     assert REGRESSION_KEYS <= set(metrics) and metrics["status"] == "ok"
     assert metrics["draws_per_chain"] == 10 and np.isfinite(metrics["test_rmse"])
+    # Run from this checkout: named by its commit, beside the command that ran it.
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    assert metrics["revision"]["commit"] == head.stdout.strip()
+    assert metrics["command"][1:] == ["run", str(tiny_config), "--results", str(results), "seed=3"]
+    assert {"numpyro", "scipy", "matplotlib", "posterior"} <= set(metrics["versions"])
     assert configs.load(directory / "config.yaml") == configs.load(tiny_config, ["seed=3"])
     assert {path.name for path in (directory / "plots").iterdir()} == {"trace.png", "diagnostics.png"}
     assert "test_rmse=" in (directory / "log.txt").read_text() and "test_rmse=" in done.stdout

@@ -111,7 +111,7 @@ def test_a_held_out_class_is_the_ood_set(tmp_path):
     assert outcome.metrics["num_test"] == np.sum(digits.y_test != 9)
     assert outcome.ood_probs.shape == (np.sum(digits.y_test == 9), 10)
     assert 0.0 <= outcome.metrics["test_ood_auroc"] <= 1.0
-    report.write_plots(tmp_path, outcome, "held out", full_batch=False)
+    report.write_plots(tmp_path, outcome, "held out", config=config)
     assert CLASSIFICATION_PLOTS | {"ood_entropy.png"} <= {path.name for path in (tmp_path / "plots").iterdir()}
 
 

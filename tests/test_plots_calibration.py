@@ -1,7 +1,12 @@
-"""The classification figures write a PNG from small synthetic inputs, edge cases included."""
+"""The classification figures write a PNG from small synthetic inputs, edge cases included,
+and say what they mean: read from their matplotlib artists, not their pixels."""
 
 import numpy as np
 import pytest
+from matplotlib import colors
+from matplotlib.collections import LineCollection
+from matplotlib.container import BarContainer
+from matplotlib.patches import Rectangle
 
 from experiments import plots
 from posterior import metrics
@@ -24,6 +29,40 @@ def test_reliability_diagram(tmp_path):
     probs, labels = synthetic_predictive(0)
     plots.reliability_diagram(tmp_path / "reliability.png", probs=probs, y=labels, title="synthetic")
     assert_png(tmp_path / "reliability.png")
+
+
+def colour(artist) -> tuple:
+    """The RGBA colour an artist, or the legend handle standing for it, is seen in."""
+    if isinstance(artist, BarContainer):
+        return colors.to_rgba(artist.patches[0].get_facecolor())
+    if isinstance(artist, Rectangle):
+        return colors.to_rgba(artist.get_facecolor())
+    if isinstance(artist, LineCollection):
+        [rgba] = artist.get_color()  # one colour for every segment
+        return colors.to_rgba(rgba)
+    return colors.to_rgba(artist.get_color())
+
+
+def test_reliability_diagram_marks_accuracy_and_gap_as_its_legend_says(tmp_path, saved_figures):
+    probs, labels = synthetic_predictive(6, size=500)
+    plots.reliability_diagram(tmp_path / "reliability.png", probs=probs, y=labels, title="synthetic")
+    diagram, histogram = saved_figures[0].axes
+    artists, labels_drawn = diagram.get_legend_handles_labels()
+    legend = diagram.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == labels_drawn
+    assert set(labels_drawn) == {"accuracy", "mean confidence in the bin", "gap to accuracy", "perfect calibration"}
+    for artist, handle in zip(artists, legend.legend_handles):
+        assert colour(handle) == colour(artist), artist.get_label()
+    # Nothing translucent over the bars, where it would blend into a colour the legend lacks.
+    for patch in diagram.patches:
+        assert patch.get_facecolor()[3] == 1.0
+    table = metrics.reliability(probs, labels)
+    occupied = table.count > 0
+    drawn = dict(zip(labels_drawn, artists))
+    np.testing.assert_allclose([bar.get_height() for bar in drawn["accuracy"]], table.accuracy[occupied])
+    confidence_marks = drawn["mean confidence in the bin"].get_segments()
+    np.testing.assert_allclose([segment[0, 1] for segment in confidence_marks], table.confidence[occupied])
+    assert diagram.get_ylabel() and histogram.get_xlabel() and histogram.get_ylabel()
 
 
 def test_reliability_diagram_with_empty_bins(tmp_path):
@@ -57,6 +96,29 @@ def test_ood_entropy_histogram(tmp_path, entropy_in, entropy_out):
 def test_per_class_accuracy_bars(tmp_path, accuracy):
     plots.per_class_accuracy_bars(tmp_path / "classes.png", accuracy=accuracy, title="synthetic")
     assert_png(tmp_path / "classes.png")
+
+
+def test_per_class_accuracy_shows_high_accuracies_apart_with_the_legend_off_the_bars(tmp_path, saved_figures):
+    accuracy = np.array([0.99, 0.95, 0.97, 0.92, np.nan, 1.0])
+    plots.per_class_accuracy_bars(tmp_path / "classes.png", accuracy=accuracy, title="synthetic")
+    figure = saved_figures[0]
+    axes = figure.axes[0]
+    bottom, top = axes.get_ylim()
+    assert 0.85 < bottom < 0.92 and top >= 1.0  # the differences of a few points fill the axis
+    assert axes.get_xlabel() and "not from 0" in axes.get_ylabel()
+    renderer = figure.canvas.get_renderer()
+    legend = axes.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(axes.get_window_extent(renderer))
+    assert figure.bbox.contains(legend.x1 - 1, legend.y0 + 1)  # beside the axes, still in the figure
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["no test points", "mean over classes"]
+    [absent] = [line for line in axes.lines if line.get_label() == "no test points"]
+    assert absent.get_xdata()[0] == 4 and absent.get_transform() == axes.get_xaxis_transform()
+
+
+def test_per_class_accuracy_starts_at_0_for_low_accuracies(tmp_path, saved_figures):
+    plots.per_class_accuracy_bars(tmp_path / "classes.png", accuracy=np.array([0.05, 0.5, 0.9]), title="synthetic")
+    axes = saved_figures[0].axes[0]
+    assert axes.get_ylim()[0] == 0.0 and axes.get_ylabel() == "accuracy"
 
 
 def test_figures_from_one_predictive(tmp_path):

@@ -183,6 +183,12 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         mesh = samplers.make_mesh(config.mesh.chain, config.mesh.data)
     log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
+    if config.sampler.name in ("nuts", "mclmc"):
+        tuning = (f"window adaptation, {config.sampler.adaptation_steps} steps" if config.sampler.name == "nuts"
+                  else f"three phases, about {run.num_steps // 3} steps")
+        log(f"each chain is tuned first ({tuning}); no progress is shown while it runs")
+    # A full-batch step can take seconds: chunks of a tenth of the run keep progress coming.
+    chunk_size = min(1000, max(1, run.num_steps // 10)) if alg.full_batch else 1000
     data = (dataset.x_train, dataset.y_train)
 
     def prior_draw(key):
@@ -201,7 +207,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     result = samplers.sample(
         alg, jax.random.key(config.seed), start, data, num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
-        progress=progress, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint.every,
+        chunk_size=chunk_size, progress=progress, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint.every,
         checkpoint_identity={"config": checkpoint_identity(config)}, stop_on_divergence=run.on_divergence == "stop")
     log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
 

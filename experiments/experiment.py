@@ -207,7 +207,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     result = samplers.sample(
         alg, jax.random.key(config.seed), start, data, num_chains=run.num_chains, num_steps=run.num_steps,
         burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
-        chunk_size=chunk_size, progress=progress, checkpoint_dir=checkpoint_dir, checkpoint_every=config.checkpoint.every,
+        chunk_size=chunk_size, progress=progress, checkpoint_dir=checkpoint_dir,
+        checkpoint_every=config.checkpoint.every,
         checkpoint_identity={"config": checkpoint_identity(config)}, stop_on_divergence=run.on_divergence == "stop")
     log(f"sampled in {result.timings['sampling_seconds']:.1f} s (compiling {result.timings['compile_seconds']:.1f} s)")
 

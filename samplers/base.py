@@ -95,6 +95,12 @@ def langevin_step(key: PRNGKey, position: ArrayTree, grad: ArrayTree, step_size:
     return jax.tree.map(lambda x, g, n: x + (step_size * g + noise_scale * n).astype(x.dtype), position, grad, noise)
 
 
+def on_batch(logdensity_fn: LogDensityFn, batch: ArrayTree) -> Callable[[ArrayTree], jax.Array]:
+    """``logdensity_fn`` with its batch bound: the one-argument log density blackjax's
+    kernels take."""
+    return lambda position: logdensity_fn(position, batch)
+
+
 def tree_where(condition: jax.Array, new: ArrayTree, old: ArrayTree) -> ArrayTree:
     """``new`` where the scalar ``condition`` holds, else ``old``, leaf by leaf (a select:
     both are computed, as under ``vmap`` a ``cond`` would be too)."""

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static
+from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, on_batch
 from samplers.validation import check_integer, check_positive
 
 __all__ = ["GRADIENTS_PER_STEP", "MCLMCState", "MCLMCInfo", "init", "build_kernel", "mclmc"]
@@ -63,16 +63,12 @@ class MCLMCInfo(NamedTuple):
     step_size: jax.Array
 
 
-def _on(logdensity_fn: LogDensityFn, batch: ArrayTree):
-    return lambda position: logdensity_fn(position, batch)
-
-
 def init(position: ArrayTree, batch: ArrayTree, *, key: PRNGKey, logdensity_fn: LogDensityFn, num_steps: int,
          desired_energy_variance: float, diagonal_preconditioning: bool) -> MCLMCState:
     """Tune one chain from ``position`` with blackjax's three phases, sized for
     ``num_steps`` steps to follow, and return where it ended with ``L``, the step size
     and the preconditioner found."""
-    density = _on(logdensity_fn, batch)
+    density = on_batch(logdensity_fn, batch)
     start_key, tuning_key = jax.random.split(key)
     start = blackjax.mcmc.mclmc.init(position, density, start_key)
     state, parameters, tuning_steps = blackjax.mclmc_find_L_and_step_size(
@@ -93,7 +89,7 @@ def build_kernel():
                ) -> tuple[MCLMCState, MCLMCInfo]:
         here = blackjax.mcmc.integrators.IntegratorState(state.position, state.momentum, state.logdensity,
                                                          state.logdensity_grad)
-        new, info = blackjax_kernel(key, here, _on(logdensity_fn, batch), state.inverse_mass_matrix, state.L,
+        new, info = blackjax_kernel(key, here, on_batch(logdensity_fn, batch), state.inverse_mass_matrix, state.L,
                                     state.step_size)
         state = state._replace(position=new.position, momentum=new.momentum, logdensity=new.logdensity,
                                logdensity_grad=new.logdensity_grad,

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.base import get_filter_adapt_info_fn
 from jax.tree_util import Partial
 
-from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static
+from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, on_batch
 from samplers.validation import check_integer, check_positive
 
 __all__ = ["NUTSState", "NUTSInfo", "init", "build_kernel", "nuts"]
@@ -64,16 +64,12 @@ class NUTSInfo(NamedTuple):
     step_size: jax.Array
 
 
-def _on(logdensity_fn: LogDensityFn, batch: ArrayTree):
-    return lambda position: logdensity_fn(position, batch)
-
-
 def init(position: ArrayTree, batch: ArrayTree, *, key: PRNGKey, logdensity_fn: LogDensityFn, adaptation_steps: int,
          target_acceptance_rate: float, initial_step_size: float) -> NUTSState:
     """Tune one chain from ``position`` by ``adaptation_steps`` steps of blackjax's window
     adaptation and return where it ended, with the step size and mass matrix found."""
     adaptation = blackjax.window_adaptation(
-        blackjax.nuts, _on(logdensity_fn, batch), initial_step_size=initial_step_size,
+        blackjax.nuts, on_batch(logdensity_fn, batch), initial_step_size=initial_step_size,
         target_acceptance_rate=target_acceptance_rate,
         adaptation_info_fn=get_filter_adapt_info_fn(info_keys={"num_integration_steps"}))
     (state, parameters), info = adaptation.run(key, position, num_steps=adaptation_steps)
@@ -90,8 +86,8 @@ def build_kernel(max_num_doublings: int = 10):
     def kernel(key: PRNGKey, state: NUTSState, batch: ArrayTree, logdensity_fn: LogDensityFn
                ) -> tuple[NUTSState, NUTSInfo]:
         here = blackjax.mcmc.hmc.HMCState(state.position, state.logdensity, state.logdensity_grad)
-        new, info = blackjax_kernel(key, here, _on(logdensity_fn, batch), state.step_size, state.inverse_mass_matrix,
-                                    max_num_doublings=max_num_doublings)
+        new, info = blackjax_kernel(key, here, on_batch(logdensity_fn, batch), state.step_size,
+                                    state.inverse_mass_matrix, max_num_doublings=max_num_doublings)
         state = state._replace(position=new.position, logdensity=new.logdensity, logdensity_grad=new.logdensity_grad,
                                gradient_evaluations=state.gradient_evaluations + info.num_integration_steps)
         return state, NUTSInfo(new.logdensity, info.acceptance_rate, info.is_divergent, info.num_integration_steps,

@@ -38,8 +38,9 @@ CONFIG = {
     "checkpoint": {"every": 500},
 }
 EVERY = CONFIG["checkpoint"]["every"]
-# What differs between two runs of the same config: how long they took, and where one resumed.
-TIMINGS = {"wall_seconds", "compile_seconds", "sampling_seconds", "resumed_from_step"}
+# What differs between two runs of the same config: how long they took, where one resumed,
+# and the command line (each run has its own temporary folder).
+TIMINGS = {"wall_seconds", "compile_seconds", "sampling_seconds", "resumed_from_step", "command"}
 
 # Runs `posterior` (its CLI entry point) after PATCH, which may kill the process from inside.
 WRAPPER = """

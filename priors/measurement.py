@@ -17,15 +17,16 @@ images randomly shifted by pad-and-crop and with Gaussian noise added
 (:class:`PerturbedTraining`), uniform images in the per-pixel range of the training
 images (:class:`UniformBox`, and :class:`Mixture` with training images), and any
 concatenation of these (:class:`MeasurementUnion`), e.g. clean and noisy training
-images together. Tran et al. measure their CNN priors at training images; the
-perturbations and their sizes are this package's choice, so that the prior is also
-matched near, not only at, the images the posterior will see.
+images together. The reference code of Tran et al. draws a classifier's measurement
+sets as minibatches of training inputs; the perturbations and their sizes are this
+package's choice, so that the prior is also matched near, not only at, the images the
+posterior will see.
 
 References:
     Tran, Rossi, Milios & Filippone, All you need is a good functional prior for
     Bayesian deep learning, JMLR 2022, arXiv 2011.12829 (measurement sets mixing
-    training inputs with uniform draws in their bounding box; training images for the
-    image classifiers).
+    training inputs with uniform draws in their bounding box; minibatches of training
+    inputs for classifiers, in the reference code).
 """
 
 import math
@@ -145,9 +146,9 @@ class PerturbedTraining(_PerturbedTrainingFields):
     a mirrored digit is another digit), so the image moves by up to ``crop_padding``
     pixels each way, the uncovered border at zero, the training mean of standardised
     pixels; then every entry gets independent ``N(0, noise_std^2)`` noise, in the
-    standardised units of the inputs. Where the paper measures at training images, these
-    put the measurement points also between and around them, where test images and
-    out-of-distribution inputs fall.
+    standardised units of the inputs. Where the reference measures at training inputs,
+    these put the measurement points also between and around them, where test images
+    and out-of-distribution inputs fall.
 
     Attributes:
         x_train: the training inputs, shape ``(n, *input_shape)``; images

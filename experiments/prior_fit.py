@@ -28,7 +28,9 @@ from priors import gp, measurement, wasserstein, weight
 __all__ = ["CACHE", "PriorChoice", "fit_hash", "choose_prior"]
 
 CACHE = "prior-cache"
-_FORMAT = 2  # bump when a change to the fitting code makes cached fits stale
+# Bump when a change to the fitting code makes cached fits stale. 3: every output of a
+# network is matched (before, only the first).
+_FORMAT = 3
 _PLOT_POINTS = 200
 _PLOT_FUNCTIONS = 12
 # What a saved fit must hold (as :func:`_fit` writes it) and the numbers of its report.
@@ -76,10 +78,8 @@ def _fit(config: Config, dataset: Dataset, network: Network, template: Any, fami
          log: Callable[[str], None]) -> dict:
     """Fit ``family`` to the GP ``target``; the record saved in the cache."""
     settings = config.prior.fit
-    # Measurement sets are of feature vectors; the MLPs these priors are fitted for (the
-    # config refuses other networks) read images as their flattened pixels anyway.
-    x_train = dataset.x_train.reshape(len(dataset.x_train), -1)
-    points = measurement.measurement_from_spec(settings.measurement, x_train=x_train, path="prior.fit.measurement")
+    points = measurement.measurement_from_spec(settings.measurement, x_train=dataset.x_train,
+                                               path="prior.fit.measurement")
     fit_key, evaluation_key, points_key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1), 3)
     log(f"fitting the {config.prior.kind} prior to the GP: {settings.num_iterations} iterations, "
         f"{settings.critic_steps} {settings.critic_optimizer} critic steps each "
@@ -210,7 +210,7 @@ def choose_prior(config: Config, dataset: Dataset, network: Network, *, cache: p
     if kind == "fh":
         return PriorChoice(weight.fixed_prior("fh", template), None, None, False)
     family = weight.family_from_kind(kind)
-    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel")
+    target = gp.kernel_from_spec(config.prior.target.kernel, path="prior.target.kernel", input_dim=dataset.input_dim)
     digest = fit_hash(config, dataset)
     path = None if cache is None else cache / f"{digest}.json"
     saved = None if path is None else _read_saved_fit(path, digest, family, template)

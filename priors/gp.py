@@ -335,19 +335,23 @@ def sample_functions(
     to 1000 points in 3-D), hence the default. A failed factorisation gives NaN rows
     rather than an error (nothing can be raised under ``jit``).
 
+    Inputs of more than one axis after the first (images) are flattened to
+    ``(n, prod(input_shape))`` first: a kernel sees each image as its vector of pixels.
+
     Jitted, with ``num_functions`` static; ``target`` is a pytree, so its
     hyperparameters are traced arguments and new values do not recompile.
 
     Args:
         key: a JAX PRNG key.
         target: a kernel, or a hierarchical GP prior.
-        x: inputs of shape ``(n, d)``.
+        x: inputs of shape ``(n, d)``, or ``(n, *input_shape)`` (e.g. NHWC images).
         num_functions: how many functions to draw (a Python int: it sets a shape).
         jitter: the diagonal added to ``K``, as a fraction of ``mean(diag K)``.
 
     Returns:
         An array of shape ``(num_functions, n)``: row ``i`` is function ``i`` at ``x``.
     """
+    x = x.reshape(x.shape[0], -1)
     if isinstance(target, Hierarchical):
 
         def one_function(function_key: PRNGKey) -> jax.Array:
@@ -372,6 +376,11 @@ _LEAF_KINDS: dict[str, tuple[type[Kernel], tuple[str, ...]]] = {
 }
 _COMBINATIONS: dict[str, type[Kernel]] = {"sum": Sum, "product": Product}
 _KINDS = (*_LEAF_KINDS, *_COMBINATIONS)
+# How a spec's lengthscale is read: as written, or in units of sqrt(d) for d input
+# dimensions. Two independent standardised inputs lie about sqrt(2 d) apart, so a
+# lengthscale in units of sqrt(d) means the same correlation for 8x8 digits (d = 64) as
+# for CIFAR's 32x32x3 (d = 3072).
+_LENGTHSCALE_UNITS = ("absolute", "sqrt_dim")
 
 
 def _is_number(value: Any) -> bool:
@@ -407,7 +416,19 @@ def _check_keys(spec: Mapping, allowed: tuple[str, ...], path: str, kind: str) -
                              f"{', '.join(allowed)})")
 
 
-def _kernel(spec: Any, path: str, *, top: bool) -> Kernel:
+def _lengthscale_factor(spec: Mapping, path: str, input_dim: int | None) -> float:
+    """What ``spec``'s lengthscale is multiplied by: 1, or ``sqrt(input_dim)`` for ``lengthscale_unit: sqrt_dim``."""
+    unit = spec.get("lengthscale_unit", "absolute")
+    if unit not in _LENGTHSCALE_UNITS:
+        raise ValueError(f"{path}.lengthscale_unit must be one of {', '.join(_LENGTHSCALE_UNITS)}, got {unit!r}")
+    if unit == "absolute":
+        return 1.0
+    if input_dim is None:
+        raise ValueError(f"{path}.lengthscale_unit 'sqrt_dim' needs the input dimension, which was not given")
+    return math.sqrt(input_dim)
+
+
+def _kernel(spec: Any, path: str, *, top: bool, input_dim: int | None) -> Kernel:
     """The kernel that ``spec`` describes; a top-level ``hierarchical`` key is left to the caller."""
     if not isinstance(spec, Mapping):
         raise ValueError(f"{path} must be a mapping with a 'kind', got {spec!r}")
@@ -424,10 +445,12 @@ def _kernel(spec: Any, path: str, *, top: bool) -> Kernel:
         terms = spec.get("terms")
         if not isinstance(terms, list | tuple) or not terms:
             raise ValueError(f"{path}.terms must be a non-empty list of kernel specs, got {terms!r}")
-        kernels = [_kernel(term, f"{path}.terms[{i}]", top=False) for i, term in enumerate(terms)]
+        kernels = [_kernel(term, f"{path}.terms[{i}]", top=False, input_dim=input_dim)
+                   for i, term in enumerate(terms)]
         return functools.reduce(_COMBINATIONS[kind], kernels)
     cls, keys = _LEAF_KINDS[kind]
-    _check_keys(spec, ("kind", *keys, *extra), path, kind)
+    unit_key = ("lengthscale_unit",) if "lengthscale" in keys else ()
+    _check_keys(spec, ("kind", *keys, *unit_key, *extra), path, kind)
     values = {}
     for key in keys:
         if key not in spec:
@@ -438,10 +461,15 @@ def _kernel(spec: Any, path: str, *, top: bool) -> Kernel:
             values[key] = _check_number(spec[key], f"{path}.{key}")
         else:
             values[key] = _check_scale(spec[key], f"{path}.{key}")
+    if unit_key:
+        factor = _lengthscale_factor(spec, path, input_dim)
+        if factor != 1.0:
+            values["lengthscale"] = values.get("lengthscale", 1.0) * factor
     return cls(**values)
 
 
-def kernel_from_spec(spec: Mapping, path: str = "target.kernel") -> Kernel | Hierarchical:
+def kernel_from_spec(spec: Mapping, path: str = "target.kernel", *,
+                     input_dim: int | None = None) -> Kernel | Hierarchical:
     """A kernel, or a hierarchical GP prior, from plain config data.
 
     ``spec["kind"]`` is one of ``rbf``, ``matern12``, ``matern32``, ``matern52``,
@@ -453,10 +481,20 @@ def kernel_from_spec(spec: Mapping, path: str = "target.kernel") -> Kernel | Hie
         {"kind": "rbf", "variance": 1.0, "lengthscale": [1.0, 2.0],
          "hierarchical": {"log_std": 0.5}}
         {"kind": "sum", "terms": [{"kind": "periodic", "period": 2.0}, {"kind": "linear"}]}
+        {"kind": "rbf", "lengthscale": 1.4142135624, "lengthscale_unit": "sqrt_dim"}
+
+    A kernel with a lengthscale may say ``lengthscale_unit: sqrt_dim``: its lengthscale
+    (1 when left out) is then in units of ``sqrt(input_dim)``, so that one spec suits
+    inputs of any size; images are flattened (see :func:`sample_functions`), so
+    ``input_dim`` is their number of pixels times channels. The last example is the
+    reference's UCI choice ``sqrt(2 d)`` for any ``d``, ``sqrt(128) = 11.3`` for 8x8
+    digits. The default, ``absolute``, takes the lengthscale as written.
 
     Args:
         spec: the mapping (as loaded from YAML).
         path: where ``spec`` sits in the config, for error messages.
+        input_dim: the number of input dimensions ``d``, needed only by
+            ``lengthscale_unit: sqrt_dim``.
 
     Returns:
         A :class:`Kernel`, or a :class:`Hierarchical` when ``spec`` has ``hierarchical``.
@@ -464,10 +502,11 @@ def kernel_from_spec(spec: Mapping, path: str = "target.kernel") -> Kernel | Hie
     Raises:
         ValueError: for an unknown kind or key, a missing ``kind`` or ``terms``, a
             non-positive variance, lengthscale or period, a negative bias or
-            ``log_std``; the one-line message names the key, e.g.
+            ``log_std``, an unknown ``lengthscale_unit`` or ``sqrt_dim`` without
+            ``input_dim``; the one-line message names the key, e.g.
             ``target.kernel.terms[1].lengthscale must be positive, got -1``.
     """
-    kernel = _kernel(spec, path, top=True)
+    kernel = _kernel(spec, path, top=True, input_dim=input_dim)
     if "hierarchical" not in spec:
         return kernel
     settings, where = spec["hierarchical"], f"{path}.hierarchical"

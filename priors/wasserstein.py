@@ -13,6 +13,15 @@ descent step on ``phi`` through fresh reparameterised network draws. The whole l
 one compiled ``lax.scan`` per chunk of outer iterations, with progress reported between
 chunks.
 
+A network with several outputs (a classifier's logits) is matched output by output, to
+one independent GP function per output: every network draw gives one function per
+output, each a row of the draws compared, and the GP side has as many rows, each an
+independent GP function. The critic thus compares the per-output marginals of the
+network's functions with the GP, as the reference does (one critic for every output);
+the estimate is the mean over outputs where the reference takes their sum. Dependence
+between a draw's outputs is not compared: the GP's outputs are independent, and a
+critic of every output at once would need a ``num_outputs`` times wider input.
+
 Two critic policies: re-initialised every outer iteration (the reference's choice, which
 needs hundreds of critic steps to give a usable estimate each time) or warm, carried with
 its optimiser state from one iteration to the next, so that a few steps keep it near the
@@ -86,16 +95,42 @@ class FitResult(NamedTuple):
 def function_draws(
     key: PRNGKey, apply_fn: ApplyFn, sample_params: Callable[[PRNGKey], ArrayTree], points: jax.Array, num: int
 ) -> jax.Array:
-    """``num`` network functions at ``points``, ``(num, len(points))``: the first output unit.
+    """The functions of ``num`` network draws at ``points``, one row per draw and output.
+
+    Each output unit of a draw is a function of its own (see the module docstring): row
+    ``i * outputs + j`` is output ``j`` of draw ``i``, so a single-output network gives
+    one row per draw.
 
     Args:
         key: a JAX PRNG key.
         apply_fn: ``apply_fn(params, x) -> (n, outputs)``.
         sample_params: ``sample_params(key) -> params``, one prior draw.
-        points: ``(n, d)`` inputs.
-        num: the number of functions (a Python int).
+        points: ``(n, *input_shape)`` inputs.
+        num: the number of network draws (a Python int).
+
+    Returns:
+        An array of shape ``(num * outputs, n)``.
     """
-    return jax.vmap(lambda k: apply_fn(sample_params(k), points)[:, 0])(jax.random.split(key, num))
+    values = jax.vmap(lambda k: apply_fn(sample_params(k), points))(jax.random.split(key, num))
+    return jnp.swapaxes(values, 1, 2).reshape(-1, points.shape[0])
+
+
+def _split_arrays(tree: Any) -> tuple[list, Callable[[list], Any]]:
+    """The array leaves of ``tree`` and ``rebuild(arrays)``, the tree with those arrays put back.
+
+    A jitted function that closes over an array compiles it into its program as a
+    constant, which for a measurement set's training images (CIFAR-10's are 600 MB)
+    makes a huge program; passed as arguments, they are not. The other leaves (counts
+    that set shapes) stay Python values in ``rebuild``'s closure.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    is_array = [isinstance(leaf, jax.Array | np.ndarray) for leaf in leaves]
+
+    def rebuild(arrays: list) -> Any:
+        given = iter(arrays)
+        return jax.tree.unflatten(treedef, [next(given) if array else leaf for leaf, array in zip(leaves, is_array)])
+
+    return [leaf for leaf, array in zip(leaves, is_array) if array], rebuild
 
 
 def _critic_loss(critic: Critic, critic_params, key: PRNGKey, network_values, gp_values, penalty: float):
@@ -170,17 +205,19 @@ def fit(
     steps at 0.02, RMSprop at 0.05 on ``phi``, 128 functions, 200 outer iterations).
 
     Args:
-        apply_fn: ``apply_fn(params, x) -> (n, outputs)``; the first output is matched.
+        apply_fn: ``apply_fn(params, x) -> (n, outputs)``; every output is matched to its
+            own independent GP function (see the module docstring).
         family: a prior family (``priors.weight.GaussianFamily``, ``GammaFamily``) with
             ``init(template)``, ``sample(key, phi, template)`` and ``prior(phi)``.
         target: the GP (a kernel, or ``gp.Hierarchical`` to redraw its
             hyperparameters for every function).
-        measurement: a measurement strategy (``priors.measurement``) with
-            ``sample(key) -> (num_points, d)``.
+        measurement: a measurement strategy (``priors.measurement``) with ``num_points``
+            and ``sample(key) -> (num_points, *input_shape)``.
         key: a JAX PRNG key.
         template: network parameters of the right structure (e.g. ``network.init``).
         num_iterations: outer iterations (steps on ``phi``).
-        num_functions: functions drawn from each side per iteration.
+        num_functions: network draws per iteration (each gives one function per
+            output), and as many GP functions per output.
         critic_steps: critic steps per outer iteration.
         warm_critic: carry the critic and its optimiser state across outer iterations
             instead of re-initialising them.
@@ -211,12 +248,13 @@ def fit(
     def network_values(key, phi, points):
         return function_draws(key, apply_fn, lambda k: family.sample(k, phi, template), points, num_functions)
 
-    def outer_iteration(carry, iteration_key):
+    def outer_iteration(strategy, carry, iteration_key):
         phi, prior_state, critic_params, critic_state = carry
         points_key, gp_key, bag_key, init_key, critic_key, prior_key = jax.random.split(iteration_key, 6)
-        points = measurement.sample(points_key)
-        gp_values = gp.sample_functions(gp_key, target, points, num_functions)
-        bag = (network_values(bag_key, jax.lax.stop_gradient(phi), points), gp_values)
+        points = strategy.sample(points_key)
+        bag_values = network_values(bag_key, jax.lax.stop_gradient(phi), points)
+        gp_values = gp.sample_functions(gp_key, target, points, bag_values.shape[0])
+        bag = (bag_values, gp_values)
         if not warm_critic:
             critic_params, critic_state = fresh_critic(init_key)
         critic_params, critic_state, _ = train_critic(critic_key, critic_params, critic_state, bag)
@@ -229,9 +267,11 @@ def fit(
         updates, prior_state = prior_optimizer.update(grads, prior_state, phi)
         return (optax.apply_updates(phi, updates), prior_state, critic_params, critic_state), estimate
 
+    measurement_arrays, rebuild_measurement = _split_arrays(measurement)
+
     @jax.jit
-    def run_chunk(carry, keys):
-        return jax.lax.scan(outer_iteration, carry, keys)
+    def run_chunk(carry, keys, measurement_arrays):
+        return jax.lax.scan(functools.partial(outer_iteration, rebuild_measurement(measurement_arrays)), carry, keys)
 
     init_key, loop_key = jax.random.split(key)
     phi = family.init(template)
@@ -246,9 +286,9 @@ def fit(
             keys = iteration_keys[first:first + chunk_size]
             if len(keys) not in compiled:
                 began = time.perf_counter()
-                compiled[len(keys)] = run_chunk.lower(carry, keys).compile()
+                compiled[len(keys)] = run_chunk.lower(carry, keys, measurement_arrays).compile()
                 compile_seconds += time.perf_counter() - began
-            carry, estimates = compiled[len(keys)](carry, keys)
+            carry, estimates = compiled[len(keys)](carry, keys, measurement_arrays)
             estimates = np.asarray(estimates)
             trace.append(estimates)
             bar.update(first + len(keys), excluded_seconds=compile_seconds, note=f"W1 estimate {estimates[-1]:.3f}")
@@ -312,8 +352,10 @@ def w1_judge(
     """A judge of W1 between network priors and a GP, for comparing priors.
 
     ``judge(key, [phi_1, phi_2, ...], points)`` judges several priors of one family in
-    one compiled program. It draws a pool of ``pool_batches * num_functions`` functions
-    from each prior and from the GP, and a held-out set of ``held_out_batches`` batches,
+    one compiled program. It draws a pool of ``pool_batches`` batches of
+    ``num_functions`` network draws from each prior (a batch is ``num_functions *
+    outputs`` functions, as in :func:`function_draws`) and as many GP functions, and a
+    held-out set of ``held_out_batches`` batches,
     then trains a fresh critic per prior with Adam on minibatches of the pools. Every
     ``check_every`` steps it compares the mean penalised objective of the last round of
     steps with the round before: a critic stops when its objective rose by less than
@@ -331,12 +373,14 @@ def w1_judge(
     never as a higher one.
 
     Args:
-        apply_fn: ``apply_fn(params, x) -> (n, outputs)``; the first output is compared.
+        apply_fn: ``apply_fn(params, x) -> (n, outputs)``; every output is compared with
+            its own GP function, as in :func:`fit`.
         sample_params: ``sample_params(key, hyperparameters) -> params``, one draw from
             the prior judged (e.g. ``lambda k, phi: family.sample(k, phi, template)``;
             for a fixed prior, ignore ``hyperparameters`` and pass None for them).
         target: the GP.
-        num_functions: functions per side per minibatch (and per drawn batch).
+        num_functions: network draws per minibatch and per drawn batch (each gives one
+            function per output; the GP side has as many functions).
         pool_batches: batches of functions per side that the critics train on.
         held_out_batches: batches per side for the estimate.
         max_steps: the most critic steps.
@@ -351,7 +395,7 @@ def w1_judge(
     Returns:
         ``judge(key, hyperparameters, points) -> Judgement`` with ``hyperparameters`` a
         sequence of the priors' hyperparameters (pytrees of one structure) and ``points``
-        the ``(n, d)`` measurement points. The gradient penalty keeps the critic only
+        the ``(n, *input_shape)`` measurement points. The gradient penalty keeps the critic only
         softly Lipschitz, so an estimate is not a lower bound on W1: use it to compare
         priors judged the same way, not as an absolute distance.
     """
@@ -359,20 +403,24 @@ def w1_judge(
                   max_steps=max_steps, check_every=check_every)
     critic = Critic(tuple(critic_widths))
     optimizer = optax.adam(learning_rate)
-    pool_size = pool_batches * num_functions
+    num_batches = pool_batches + held_out_batches
+
+    def pool_size(pool: jax.Array) -> int:
+        """The rows of a pool that critics train on (the rest are held out), from its static shape."""
+        return pool.shape[0] // num_batches * pool_batches
 
     @jax.jit
     def start(key, stacked, points):
         gp_key, network_key, init_key = jax.random.split(key, 3)
-        gp_pool = _draw_batches(gp_key, lambda k: gp.sample_functions(k, target, points, num_functions),
-                                pool_batches + held_out_batches)
 
         def network_pool(hyperparameters):
             def draw(k):
                 return function_draws(k, apply_fn, lambda k: sample_params(k, hyperparameters), points, num_functions)
-            return _draw_batches(network_key, draw, pool_batches + held_out_batches)
+            return _draw_batches(network_key, draw, num_batches)
 
         network_pools = jax.lax.map(network_pool, stacked)
+        batch_rows = network_pools.shape[1] // num_batches  # num_functions per output
+        gp_pool = _draw_batches(gp_key, lambda k: gp.sample_functions(k, target, points, batch_rows), num_batches)
         params = critic.init(init_key, jnp.zeros((points.shape[0],)))
         critics = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (network_pools.shape[0], *leaf.shape)),
                                (params, optimizer.init(params)))
@@ -380,10 +428,12 @@ def w1_judge(
 
     @functools.partial(jax.jit, static_argnums=0)
     def train_round(num_steps, critics, active, network_pools, gp_pool, key):
+        rows, batch_rows = pool_size(gp_pool), pool_size(gp_pool) // pool_batches
+
         def one_step(critics, step_key):
             network_key, gp_key, mix_key = jax.random.split(step_key, 3)
-            network_rows = jax.random.randint(network_key, (num_functions,), 0, pool_size)
-            gp_values = gp_pool[jax.random.randint(gp_key, (num_functions,), 0, pool_size)]
+            network_rows = jax.random.randint(network_key, (batch_rows,), 0, rows)
+            gp_values = gp_pool[jax.random.randint(gp_key, (batch_rows,), 0, rows)]
 
             def update(critic_state, network_pool):
                 params, opt_state, objective, _ = _critic_update(critic, optimizer, gradient_penalty, *critic_state,
@@ -397,10 +447,11 @@ def w1_judge(
 
     @jax.jit
     def evaluate(critics, network_pools, gp_pool):
-        gp_held_out = gp_pool[pool_size:]
+        rows = pool_size(gp_pool)
+        gp_held_out = gp_pool[rows:]
 
         def estimate(params, network_pool):
-            network_values = critic.apply(params, network_pool[pool_size:])
+            network_values = critic.apply(params, network_pool[rows:])
             gp_values = critic.apply(params, gp_held_out)
             error = jnp.sqrt(jnp.var(network_values, ddof=1) / network_values.shape[0]
                              + jnp.var(gp_values, ddof=1) / gp_values.shape[0])

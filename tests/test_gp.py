@@ -276,9 +276,37 @@ def test_kernel_from_spec_hierarchical_at_the_top_level():
     assert isinstance(summed, Hierarchical) and isinstance(summed.kernel, Sum)
 
 
+def test_a_lengthscale_in_units_of_sqrt_dim_is_scaled_by_the_input_dimension():
+    built = kernel_from_spec({"kind": "rbf", "variance": 2.0, "lengthscale": 1.5, "lengthscale_unit": "sqrt_dim"},
+                             input_dim=64)
+    assert_same_kernel(built, RBF(2.0, 12.0))
+    # Left out, the lengthscale is 1 in those units; in a sum, each term reads its own.
+    assert_same_kernel(kernel_from_spec({"kind": "matern32", "lengthscale_unit": "sqrt_dim"}, input_dim=4),
+                       Matern32(1.0, 2.0))
+    summed = kernel_from_spec({"kind": "sum", "terms": [{"kind": "rbf", "lengthscale": [1.0, 2.0],
+                                                         "lengthscale_unit": "sqrt_dim"}, {"kind": "rbf"}]},
+                              input_dim=9)
+    assert_same_kernel(summed, RBF(1.0, jnp.array([3.0, 6.0])) + RBF())
+    assert_same_kernel(kernel_from_spec({"kind": "rbf", "lengthscale": 0.5, "lengthscale_unit": "absolute"},
+                                        input_dim=64), RBF(1.0, 0.5))
+
+
+def test_images_are_drawn_on_their_flattened_pixels():
+    images = jax.random.normal(jax.random.key(4), (6, 4, 4, 3))
+    kernel = RBF(1.5, 2.0)
+    np.testing.assert_array_equal(sample_functions(jax.random.key(5), kernel, images, 7),
+                                  sample_functions(jax.random.key(5), kernel, images.reshape(6, 48), 7))
+
+
 @pytest.mark.parametrize(
     "spec, message",
     [
+        ({"kind": "rbf", "lengthscale_unit": "pixels"},
+         "target.kernel.lengthscale_unit must be one of absolute, sqrt_dim, got 'pixels'"),
+        ({"kind": "linear", "lengthscale_unit": "sqrt_dim"},
+         "target.kernel.lengthscale_unit is not a key of a 'linear' kernel"),
+        ({"kind": "sum", "terms": [{"kind": "rbf", "lengthscale_unit": "sqrt_dim"}]},
+         "target.kernel.terms[0].lengthscale_unit 'sqrt_dim' needs the input dimension"),
         ({"kind": "sum", "terms": [{"kind": "rbf"}, {"kind": "rbf", "lengthscale": -1}]},
          "target.kernel.terms[1].lengthscale must be positive, got -1"),
         ({"kind": "rbf", "variance": 0.0}, "target.kernel.variance must be positive, got 0.0"),

@@ -1,6 +1,7 @@
 """Runs on images: convolutional networks from the config, held-out classes, OOD metrics and plots."""
 
 import dataclasses
+import functools
 import json
 
 import jax
@@ -12,6 +13,7 @@ from experiments.config import identity
 from experiments import config as configs
 from experiments import experiment, report, runs, table
 from posterior import data, models
+from priors import wasserstein
 from test_image_data import CIFAR10_TRAIN_FILES, cifar_records, idx_bytes, write_file
 
 TINY_DIGITS = {
@@ -64,7 +66,6 @@ def test_without_class_refuses_regression():
     ({"data": {"name": "diabetes"}, "likelihood": {"name": "gaussian"}, "model": {"kind": "lenet"}},
      "'data.name' must be an image set"),
     ({"model": {"kind": "resnet"}}, "'model.kind' must be one of"),
-    ({"model": {"kind": "lenet"}, "prior": {"kind": "gpig"}}, "for model.kind: mlp only"),
     ({"eval": {"ood": {"kind": "held_out_class"}}}, "needs data.held_out_class"),
     ({"eval": {"ood": {"kind": "data"}}}, "'eval.ood.name' must be a data set other than"),
     ({"eval": {"ood": {"kind": "data", "name": "digits"}}}, "'eval.ood.name' must be a data set other than"),
@@ -169,14 +170,23 @@ def cifar_root(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hmc", "sghmc", "entropy_mcmc"])
+@pytest.mark.parametrize("name", ["hmc", "sghmc", "entropy_mcmc", "gpig_sghmc"])
 def test_the_cifar10_resnet_configs_run_a_few_steps_on_cpu(cifar_root, tmp_path, monkeypatch, name):
-    """The GPU settings, shortened: every key but the run length is the config's."""
+    """The GPU settings, shortened: every key but the run length (and the prior fit's size) is the config's."""
     monkeypatch.delenv(runs.DATA_ROOT_VARIABLE, raising=False)
     short = ["sampling.num_chains=1", "sampling.num_steps=2", "sampling.burn_in=0", "sampling.thin=1",
              "checkpoint.every=1"]
     short += (["sampler.num_integration_steps=2"] if name == "hmc"
               else ["sampling.batch_size=4", "sampler.schedule.num_cycles=1"])
+    if name == "gpig_sghmc":
+        # The fake CIFAR-10 has 10 training images; the measurement kinds stay the config's.
+        short += ["prior.fit.num_iterations=1", "prior.fit.num_functions=2", "prior.fit.critic_steps=1",
+                  "prior.fit.evaluation_steps=1",
+                  "prior.fit.measurement={kind: union, parts: [{kind: training, num_points: 2, crop_padding: 4},"
+                  " {kind: training, num_points: 2, noise_std: 1.0}]}"]
+        # The judge's 24 batches of 256 ResNets would take minutes on a CPU.
+        monkeypatch.setattr(wasserstein, "w1_judge", functools.partial(
+            wasserstein.w1_judge, num_functions=2, pool_batches=1, held_out_batches=1))
     config = configs.load(REPO / "configs" / "cifar10" / f"resnet20_frn_{name}.yaml", short)
     directory, metrics = runs.execute(dataclasses.replace(config, data=dataclasses.replace(
         config.data, root=str(cifar_root))), results=tmp_path / "results", force=False)

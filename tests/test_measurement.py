@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from priors.measurement import Grid, Mixture, TrainingSubset, UniformBox, measurement_from_spec
+from priors.measurement import (Grid, MeasurementUnion, Mixture, PerturbedTraining, TrainingSubset, UniformBox,
+                                measurement_from_spec)
 
 # 120 distinct rows (the row index is recoverable from the first feature).
 X_TRAIN = np.column_stack([np.arange(120.0), np.sin(np.arange(120.0)), np.linspace(-2.0, 5.0, 120)]).astype(np.float32)
@@ -95,6 +96,69 @@ def test_strategies_survive_pytree_round_trips():
     assert isinstance(jax.device_put(Mixture(X_TRAIN, 10)), Mixture)
 
 
+# -- images -----------------------------------------------------------------------------
+
+# 50 distinct 6x5 RGB images; image i is the constant i + 1 except one bright pixel, so
+# it is recognisable after a shift (the pixel moves, the constant stays).
+IMAGES = np.repeat(np.arange(1.0, 51.0, dtype=np.float32)[:, None, None, None], 3, axis=3) * np.ones((1, 6, 5, 3),
+                                                                                                     np.float32)
+IMAGES[:, 2, 2, :] += 1000.0
+
+
+def test_training_images_keep_their_shape():
+    points = np.asarray(TrainingSubset(IMAGES, 8).sample(jax.random.key(0)))
+    assert points.shape == (8, 6, 5, 3) and points.dtype == np.float32
+    assert len(set(points[:, 0, 0, 0].tolist())) == 8
+
+
+def test_perturbed_training_images_are_noised_training_images():
+    """Noise only: each point is a training image plus N(0, 0.5^2) entries (a KS test on
+    the 20 x 90 differences, below its 0.001 critical value)."""
+    points = np.asarray(jax.jit(PerturbedTraining(IMAGES, 20, noise_std=0.5).sample)(jax.random.key(1)))
+    assert points.shape == (20, 6, 5, 3)
+    source = np.rint(np.median(points, axis=(1, 2, 3))).astype(int) - 1  # the constant says which image
+    assert len(set(source.tolist())) == 20
+    differences = (points - IMAGES[source]).ravel()
+    assert stats.kstest(differences / 0.5, "norm").pvalue > 0.001
+
+
+def test_perturbed_training_images_shift_by_at_most_the_crop_padding():
+    points = np.asarray(PerturbedTraining(IMAGES, 50, crop_padding=1).sample(jax.random.key(2)))
+    bright = [np.argwhere(image[..., 0] > 500.0) for image in points]
+    # Shifted by at most one pixel each way, the bright pixel stays in view.
+    offsets = {tuple(where[0] - (2, 2)) for where in bright}
+    assert all(len(where) == 1 for where in bright) and offsets <= {(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    assert len(offsets) > 3  # and the shifts vary
+    # The border a shift uncovers is zero (the padding), the rest the image's constant.
+    values = set(np.unique(np.where(points > 500.0, 0.0, points)).tolist())
+    assert 0.0 in values and len(values) > 2
+
+
+def test_box_and_mixture_draw_images_in_the_per_pixel_range():
+    low, high = IMAGES.min(0), IMAGES.max(0)
+    points = np.asarray(UniformBox(low, high, 30).sample(jax.random.key(3)))
+    assert points.shape == (30, 6, 5, 3) and np.all(points >= low) and np.all(points <= high)
+    mixed = np.asarray(Mixture(IMAGES, 10, 0.5).sample(jax.random.key(4)))
+    assert mixed.shape == (10, 6, 5, 3)
+    assert set(mixed[:5, 0, 0, 0].tolist()) <= set(IMAGES[:, 0, 0, 0].tolist())
+
+
+def test_a_union_concatenates_its_parts_points():
+    union = MeasurementUnion((TrainingSubset(IMAGES, 4), PerturbedTraining(IMAGES, 3, noise_std=1.0)))
+    assert union.num_points == 7
+    points = np.asarray(jax.jit(union.sample)(jax.random.key(5)))
+    assert points.shape == (7, 6, 5, 3)
+    assert set(points[:4, 0, 0, 0].tolist()) <= set(IMAGES[:, 0, 0, 0].tolist())  # clean first
+    assert not set(points[4:, 0, 0, 0].tolist()) & set(IMAGES[:, 0, 0, 0].tolist())  # then noisy
+
+
+def test_perturbations_are_refused_by_name():
+    with pytest.raises(ValueError, match="PerturbedTraining noise_std must be a finite number >= 0, got -1.0"):
+        PerturbedTraining(IMAGES, 3, noise_std=-1.0)
+    with pytest.raises(ValueError, match=r"PerturbedTraining crop_padding needs images .* shape \(120, 3\)"):
+        PerturbedTraining(X_TRAIN, 3, crop_padding=2)
+
+
 # -- measurement_from_spec --------------------------------------------------------------
 
 X_1D = np.linspace(-3.0, 3.0, 40, dtype=np.float32)[:, None]
@@ -116,6 +180,23 @@ def test_specs_build_the_strategies():
     assert default.data_fraction == 0.7
     for strategy in (grid, training, box, mixture):
         assert strategy.sample(jax.random.key(8)).shape[0] == strategy.num_points
+
+
+def test_image_specs_build_the_image_strategies():
+    plain = measurement_from_spec({"kind": "training", "num_points": 10}, x_train=IMAGES)
+    assert isinstance(plain, TrainingSubset)
+    perturbed = measurement_from_spec({"kind": "training", "num_points": 10, "noise_std": 0.5, "crop_padding": 2},
+                                      x_train=IMAGES)
+    assert isinstance(perturbed, PerturbedTraining) and (perturbed.noise_std, perturbed.crop_padding) == (0.5, 2)
+    assert measurement_from_spec({"kind": "training", "num_points": 10, "crop_padding": 1},
+                                 x_train=IMAGES).noise_std == 0.0
+    union = measurement_from_spec({"kind": "union", "parts": [
+        {"kind": "training", "num_points": 7}, {"kind": "training", "num_points": 3, "noise_std": 1.0},
+        {"kind": "mixture", "num_points": 4}]}, x_train=IMAGES)
+    assert isinstance(union, MeasurementUnion) and union.num_points == 14
+    assert [type(part) for part in union.parts] == [TrainingSubset, PerturbedTraining, Mixture]
+    for strategy in (plain, perturbed, union):
+        assert strategy.sample(jax.random.key(9)).shape == (strategy.num_points, 6, 5, 3)
 
 
 @pytest.mark.parametrize(
@@ -140,6 +221,21 @@ def test_specs_build_the_strategies():
          "prior.fit.measurement.data_fraction must be a number, got 'most'"),
         ({"kind": "mixture", "num_points": 200}, "prior.fit.measurement.num_points * data_fraction"),
         ({"kind": "grid", "low": -6, "high": 6, "num_points": 50}, "prior.fit.measurement.kind 'grid' needs 1-D inputs"),
+        ({"kind": "training", "num_points": 10, "noise_std": -0.5},
+         "prior.fit.measurement.noise_std must be a finite number >= 0, got -0.5"),
+        ({"kind": "training", "num_points": 10, "noise_std": "some"},
+         "prior.fit.measurement.noise_std must be a number, got 'some'"),
+        ({"kind": "training", "num_points": 10, "crop_padding": 1.5},
+         "prior.fit.measurement.crop_padding must be a non-negative integer, got 1.5"),
+        ({"kind": "training", "num_points": 10, "crop_padding": 2},
+         "prior.fit.measurement.crop_padding needs images (n, height, width, channels), but x_train has shape (120, 3)"),
+        ({"kind": "box", "num_points": 10, "noise_std": 1.0}, "prior.fit.measurement.noise_std is not a key of a 'box'"),
+        ({"kind": "union", "parts": []}, "prior.fit.measurement.parts must be a non-empty list of measurement specs"),
+        ({"kind": "union"}, "prior.fit.measurement.parts is missing"),
+        ({"kind": "union", "num_points": 10, "parts": [{"kind": "box", "num_points": 1}]},
+         "prior.fit.measurement.num_points is not a key of a 'union'"),
+        ({"kind": "union", "parts": [{"kind": "box", "num_points": 1}, {"kind": "training", "num_points": -1}]},
+         "prior.fit.measurement.parts[1].num_points must be a positive integer, got -1"),
     ],
 )
 def test_bad_specs_name_the_key(spec, message):

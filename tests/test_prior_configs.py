@@ -169,6 +169,8 @@ def test_the_fixed_toy_priors_need_no_fit():
 @pytest.mark.parametrize("override, message", [
     ("prior.target.kernel.kind=nope", "prior.target.kernel.kind must be one of"),
     ("prior.fit.nope=1", "unknown config key 'prior.fit.nope'"),
+    ("prior.fit.measurement={kind: training, num_points: 20, noise_std: -1}",
+     "prior.fit.measurement.noise_std must be a finite number >= 0, got -1.0"),
 ])
 def test_bad_prior_settings_exit_2_with_one_line(tmp_path, override, message):
     results = tmp_path / "results"

@@ -211,3 +211,19 @@ def test_the_judge_stops_near_the_estimate_of_a_judge_that_never_stops_early():
 def test_bad_judge_arguments_are_refused_by_name(argument):
     with pytest.raises(ValueError, match=argument):
         wasserstein.w1_judge(NETWORK.apply, gaussian_draws, TARGET, **{argument: 0})
+
+
+def test_each_output_of_a_network_draw_is_a_function_of_its_own():
+    """Row ``i * outputs + j`` of the draws is output ``j`` of draw ``i``, for a "network"
+    whose three outputs are its parameters plus 100 times the input."""
+    def sample_params(key):
+        return jax.random.normal(key, (3,))
+
+    def apply_fn(params, x):
+        return params[None, :] + 100.0 * x[:, :1]
+
+    points = jnp.linspace(-1.0, 1.0, 5)[:, None]
+    draws = wasserstein.function_draws(jax.random.key(4), apply_fn, sample_params, points, 4)
+    assert draws.shape == (12, 5)
+    params = jax.vmap(sample_params)(jax.random.split(jax.random.key(4), 4))
+    np.testing.assert_allclose(draws, params.reshape(12, 1) + 100.0 * points[:, 0], rtol=1e-6)

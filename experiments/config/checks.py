@@ -146,9 +146,6 @@ def check_values(config: Config) -> None:
     if sampler.name in FULL_BATCH_SAMPLERS and config.sampling.batch_size is not None:
         raise ConfigError(f"sampler.name={sampler.name} uses the whole data set at every step; set "
                           f"sampling.batch_size: null (got {config.sampling.batch_size})")
-    if prior.kind in ("gpig", "gpih") and config.model.kind != "mlp":
-        raise ConfigError(f"prior.kind={prior.kind} is fitted on measurement points of flat feature vectors, "
-                          f"for model.kind: mlp only (got model.kind={config.model.kind})")
     if sampler.name in ("sa_sgld", "entropy_mcmc", *FULL_BATCH_SAMPLERS) and prior.kind in HIERARCHICAL_PRIORS:
         # SA-SGLD's state carries the gradient at the position, which a Gibbs move would
         # leave stale; Entropy-MCMC's position is theta, the anchor or both, not one tree

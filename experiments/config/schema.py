@@ -75,10 +75,16 @@ class PriorFitConfig:
     which reaches the prior of the reference's re-initialised 200-step Adagrad critic
     in a fraction of the time (``posterior bench prior-fit``); ``warm_critic: false,
     critic_steps: 200, critic_optimizer: adagrad, critic_learning_rate: 0.02`` is the
-    reference's way. ``measurement`` is a ``priors.measurement.measurement_from_spec`` mapping. The W1
-    values reported in ``metrics.json`` come from fresh critics judging the initial and
-    the fitted prior together (``priors.wasserstein.w1_judge``), each trained until its
-    objective settles, for at most ``evaluation_steps`` steps.
+    reference's way. ``measurement`` is a ``priors.measurement.measurement_from_spec``
+    mapping: ``grid`` (1-D inputs), ``training`` (training inputs; with ``noise_std``
+    Gaussian noise added, with ``crop_padding`` images shifted by up to that many pixels),
+    ``box``, ``mixture`` (training inputs and uniform points in their box, per pixel for
+    images) or ``union`` (``parts``, a list of these, concatenated); its keys are checked
+    when the run starts, against the training inputs. Every output of the network (each
+    logit of a classifier) is matched to its own GP function; ``num_functions`` counts
+    network draws. The W1 values reported in ``metrics.json`` come from fresh critics
+    judging the initial and the fitted prior together (``priors.wasserstein.w1_judge``),
+    each trained until its objective settles, for at most ``evaluation_steps`` steps.
     """
 
     num_iterations: int = 200
@@ -96,7 +102,9 @@ class PriorFitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PriorTargetConfig:
-    """The GP a fitted prior matches: ``kernel`` is a ``priors.gp.kernel_from_spec`` mapping."""
+    """The GP a fitted prior matches: ``kernel`` is a ``priors.gp.kernel_from_spec`` mapping,
+    on the flattened pixels for images; ``lengthscale_unit: sqrt_dim`` reads its lengthscale
+    in units of the square root of the input dimension."""
 
     kernel: dict = dataclasses.field(default_factory=lambda: {"kind": "rbf", "variance": 1.0, "lengthscale": 1.0})
 

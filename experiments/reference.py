@@ -56,10 +56,11 @@ def of_run(dataset: Dataset, *, split: int, summary: dict[str, Any], test_predic
         summary: ``posterior.predictive.summarise`` of the kept chains (classification
             reads ``probs``).
         test_predictions: ``(chain, draw, n_test)`` per-draw predictive means in
-            standardised units (regression; ``experiments.evaluate.predict``'s).
-        noise_stds: ``(chain, draw)`` or ``(chain, draw, n_test)`` the draws' noise
+            standardised units (regression), of the draws recorded
+            (``experiments.evaluate.RECORDED_DRAWS`` per chain at most, evenly spaced).
+        noise_stds: ``(chain, draw)`` or ``(chain, draw, n_test)`` those draws' noise
             standard deviations in standardised units (regression).
-        weights: ``(chain, draw)`` the draws' weights.
+        weights: ``(chain, draw)`` those draws' weights.
     """
     fields = _identity(dataset, split)
     if dataset.task == "classification":

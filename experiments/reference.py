@@ -3,8 +3,9 @@
 Every finished run writes its test predictive to ``predictive.npz`` in its run directory,
 in a form from which agreement and total variation against it are computed exactly
 (``posterior.metrics``): for classification the predictive probabilities ``probs``
-``(n_test, classes)``; for regression the mixture of the draws' Gaussians at each test
-point, in original target units: ``means`` ``(S, n_test)``, ``stds`` ``(S,)`` or ``(S,
+``(n_test, classes)``; for regression the mixture of the recorded draws' Gaussians
+(``experiments.evaluate.RECORDED_DRAWS`` per chain at most) at each test point, in
+original target units: ``means`` ``(S, n_test)``, ``stds`` ``(S,)`` or ``(S,
 n_test)`` and ``weights`` ``(S,)`` (normalised, every chain counting equally as in the
 run's predictive, ``posterior.predictive.chain_balanced``). Beside them, what the
 predictive is of: ``task``, ``dataset``, ``split``, ``num_test``, ``test_hash`` (of the

@@ -52,7 +52,7 @@ class Outcome(NamedTuple):
 
     @property
     def test_predictions(self) -> np.ndarray:
-        """``(chain kept, draw, test point[, class])`` predictive moments per draw."""
+        """``(chain kept, recorded draw, test point[, class])`` predictive moments per draw."""
         return np.zeros((0, 0)) if self.evaluation is None else self.evaluation.test_predictions
 
     @property

@@ -3,8 +3,10 @@
 :func:`run_experiment` reads the config one way: the data (``posterior.data.load``), then
 the pieces it names (:mod:`experiments.build`: likelihood, network, a prior fixed or
 fitted to a GP by :mod:`experiments.prior_fit`, ``posterior.density.log_posterior``, the
-sampler), then ``samplers.sample``, then :func:`experiments.evaluate.evaluate` of the kept
-draws (test metrics, diagnostics, warnings, and with ``eval.reference`` or ``eval.ood``
+sampler), then ``samplers.sample``, which folds every kept draw into each chain's
+predictive on device (:func:`experiments.evaluate.prediction_fold`) and keeps the draws
+only for ``sampling.save_samples``, then :func:`experiments.evaluate.evaluate` of the
+folds (test metrics, diagnostics, warnings, and with ``eval.reference`` or ``eval.ood``
 the comparison with a reference predictive or OOD inputs). It writes nothing: the caller
 owns the run directory (:mod:`experiments.runs`, :mod:`experiments.report`).
 """
@@ -23,7 +25,7 @@ from experiments.build import (build_likelihood, build_network, build_optimizer,
                                ood_inputs)
 from experiments.config import Config
 from experiments.config.identity import checkpoint_identity
-from experiments.evaluate import Evaluation, draws_of, evaluate
+from experiments.evaluate import Evaluation, counted_draws, evaluate, fold_draws, predicted_draws, prediction_fold
 from experiments.prior_fit import PriorChoice, choose_prior
 from posterior import density
 from posterior.data import Dataset, load, without_class
@@ -41,7 +43,7 @@ class Outcome(NamedTuple):
     evaluation: Evaluation | None  # None: the run diverged, nothing was evaluated
     logdensity: np.ndarray | None  # (chain, draw) log posterior estimate at each kept draw
     prior: PriorChoice  # the prior sampled under, and its fit when it was fitted
-    draws: dict[str, Any]  # every chain's kept draws: samples, weights and info, axes (chain, draw)
+    draws: dict[str, Any]  # every chain's kept draws: samples (None unless saved), weights and info, axes (chain, draw)
 
     @property
     def summary(self) -> dict[str, np.ndarray]:
@@ -50,7 +52,7 @@ class Outcome(NamedTuple):
 
     @property
     def test_predictions(self) -> np.ndarray:
-        """``(chain kept, draw, test point[, class])`` predictive moments per draw."""
+        """``(chain kept, recorded draw, test point[, class])`` predictive moments per draw."""
         return np.zeros((0, 0)) if self.evaluation is None else self.evaluation.test_predictions
 
     @property
@@ -204,9 +206,14 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     resumed_from = None if checkpoint_dir is None else samplers.checkpoint.saved_step(checkpoint_dir)
     if resumed_from is not None:
         log(f"resuming from the checkpoint at step {resumed_from} in {checkpoint_dir}")
+    fold = prediction_fold(config, network, likelihood, dataset.x_test, dataset.y_test, x_ood=x_ood,
+                           num_draws=(run.num_steps - run.burn_in) // run.thin)
+    # Draws saved are kept, and folded after; otherwise they are folded as they come and
+    # dropped, so that memory does not grow with their number.
     result = samplers.sample(
         alg, jax.random.key(config.seed), start, data, num_chains=run.num_chains, num_steps=run.num_steps,
-        burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh, keep_samples=True,
+        burn_in=run.burn_in, thin=run.thin, batch_size=run.batch_size, mesh=mesh,
+        on_sample=None if run.save_samples else fold, keep_samples=run.save_samples,
         chunk_size=chunk_size, progress=progress, checkpoint_dir=checkpoint_dir,
         checkpoint_every=config.checkpoint.every,
         checkpoint_identity={"config": checkpoint_identity(config)}, stop_on_divergence=run.on_divergence == "stop")
@@ -218,7 +225,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
     dropped = [divergence["chain"] for divergence in divergences] if usable else []
     if dropped:
         log(f"on_divergence=drop_chain: predicting with the other {int(healthy.sum())} of {run.num_chains} chains")
-    draws, weights = draws_of(config, result.samples, result.weights)
+    counted = counted_draws(config, result.weights.shape[1])
     report: dict[str, Any] = {
         "status": "ok" if usable else "diverged",
         "divergences": divergences,
@@ -226,7 +233,7 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         "num_chains": run.num_chains,
         "num_steps_taken": result.num_steps_taken,
         "gradient_evaluations": gradient_evaluations(config, result),
-        "draws_per_chain": int(weights.shape[1]),
+        "draws_per_chain": predicted_draws(config, result.weights.shape[1]),
         "num_train": len(dataset.x_train),
         "num_test": len(dataset.x_test),
         "compile_seconds": result.timings["compile_seconds"],
@@ -244,7 +251,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         report["prior_fit"] = {**choice.fit["report"], "hash": choice.fit["hash"], "reused": choice.cached}
     evaluation = None
     if usable:
-        draws, weights = jax.tree.map(lambda leaf: leaf[healthy], (draws, weights))
+        folded = result.online if result.samples is None else fold_draws(fold, result.samples, result.weights)
+        folded = jax.tree.map(lambda leaf: leaf[healthy], folded)
         if "acceptance_rate" in result.info:  # Metropolis kernels: how often kept draws' steps were accepted
             report["acceptance_rate"] = float(np.mean(result.info["acceptance_rate"][healthy]))
         if "acceptance_rate" in result.info or config.sampler.name == "mclmc":  # a step size tuned, then kept
@@ -252,8 +260,8 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         if config.sampler.name == "sa_sgld" and "step_size" in result.info:
             # The clock's step psi * dtau, to compare with the fixed step of SGLD.
             report["mean_physical_step"] = float(np.mean(result.info["step_size"][healthy]))
-        evaluation = evaluate(config, dataset, network, likelihood, draws, weights, run_metrics=report,
-                              reference=reference, x_ood=x_ood)
+        evaluation = evaluate(config, dataset, folded, weights=result.weights[healthy][:, counted.start:],
+                              run_metrics=report, reference=reference)
         report.update(evaluation.metrics)
         if reference is not None:
             report["reference"] = str(reference_file)

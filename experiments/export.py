@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from experiments import reference, rundir
+from experiments.evaluate import RECORDED_DRAWS
 from posterior.draws import Draws, load_draws
 from samplers import checkpoint
 
@@ -84,7 +85,8 @@ def test_predictions(run_dir: pathlib.Path, draws: Draws) -> tuple[np.ndarray | 
     kept = [chain for chain in range(draws.num_chains) if chain not in dropped]
     if means.ndim != 2 or means.shape[0] != len(kept) * draws.num_draws:
         return None, (f"{path} holds {means.shape[0] if means.ndim else 0} per-draw predictions, not one per draw "
-                      f"of the {len(kept)} chains x {draws.num_draws} draws predicted with")
+                      f"of the {len(kept)} chains x {draws.num_draws} draws predicted with (a run records those of "
+                      f"{RECORDED_DRAWS} draws per chain at most)")
     predictions = np.full((draws.num_chains, draws.num_draws, means.shape[1]), np.nan, means.dtype)
     predictions[kept] = means.reshape(len(kept), draws.num_draws, -1)  # chain-major (reference.of_run)
     return predictions, None

@@ -84,7 +84,7 @@ def rhat_ess_summary(path: pathlib.Path, rhat: np.ndarray, ess: np.ndarray, *, n
     left.legend(fontsize=8)
     right.hist(np.ravel(ess)[np.isfinite(np.ravel(ess))], bins=30, color="C1")
     right.axvline(num_draws, color="k", linestyle="--", linewidth=1,
-                  label=f"ESS = {num_draws}, the draws kept\n(as many as independent draws)")
+                  label=f"ESS = {num_draws}, the draws judged\n(as many as independent draws)")
     right.set(xlabel="effective sample size", ylabel="test predictions")
     right.legend(fontsize=8)
     figure.suptitle(title)

@@ -3,8 +3,9 @@
 Every finished run writes its test predictive to ``predictive.npz`` in its run directory,
 in a form from which agreement and total variation against it are computed exactly
 (``posterior.metrics``): for classification the predictive probabilities ``probs``
-``(n_test, classes)``; for regression the mixture of the draws' Gaussians at each test
-point, in original target units: ``means`` ``(S, n_test)``, ``stds`` ``(S,)`` or ``(S,
+``(n_test, classes)``; for regression the mixture of the recorded draws' Gaussians
+(``experiments.evaluate.RECORDED_DRAWS`` per chain at most) at each test point, in
+original target units: ``means`` ``(S, n_test)``, ``stds`` ``(S,)`` or ``(S,
 n_test)`` and ``weights`` ``(S,)`` (normalised, every chain counting equally as in the
 run's predictive, ``posterior.predictive.chain_balanced``). Beside them, what the
 predictive is of: ``task``, ``dataset``, ``split``, ``num_test``, ``test_hash`` (of the
@@ -56,10 +57,11 @@ def of_run(dataset: Dataset, *, split: int, summary: dict[str, Any], test_predic
         summary: ``posterior.predictive.summarise`` of the kept chains (classification
             reads ``probs``).
         test_predictions: ``(chain, draw, n_test)`` per-draw predictive means in
-            standardised units (regression; ``experiments.evaluate.predict``'s).
-        noise_stds: ``(chain, draw)`` or ``(chain, draw, n_test)`` the draws' noise
+            standardised units (regression), of the draws recorded
+            (``experiments.evaluate.RECORDED_DRAWS`` per chain at most, evenly spaced).
+        noise_stds: ``(chain, draw)`` or ``(chain, draw, n_test)`` those draws' noise
             standard deviations in standardised units (regression).
-        weights: ``(chain, draw)`` the draws' weights.
+        weights: ``(chain, draw)`` those draws' weights.
     """
     fields = _identity(dataset, split)
     if dataset.task == "classification":

@@ -11,6 +11,7 @@ import types
 
 # public name -> the module defining it (a module itself when the two are equal)
 _HOMES = {
+    "Fold": "samplers.base",
     "SampleResult": "samplers.run",
     "Starts": "samplers.run",
     "SamplingAlgorithm": "samplers.base",

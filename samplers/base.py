@@ -52,6 +52,26 @@ class SamplingAlgorithm(NamedTuple):
     full_batch: bool = False
 
 
+class Fold(NamedTuple):
+    """What :func:`samplers.sample` carries through each chain's kept draws in place of
+    keeping them (its ``on_sample``): a state folded over the draws on device, so that
+    memory follows the state, not the number of draws.
+
+    Attributes:
+        init: ``init(position) -> state``, one chain's state before its first draw; it
+            is given the chain's start and must read only its shapes and dtypes.
+        update: ``update(state, position, weight, draw) -> state``, the state with a
+            kept draw folded in: its position, its ``weight`` (a float32 scalar) and
+            ``draw``, its index among the chain's kept draws (an int32 scalar counting
+            from 0 across chunks and resumed runs, the same for every chain). jit- and
+            vmap-able; the driver vmaps it over chains with ``draw`` shared, so a
+            ``jax.lax.cond`` on ``draw`` stays a branch.
+    """
+
+    init: Callable[[ArrayTree], ArrayTree]
+    update: Callable[[ArrayTree, ArrayTree, jax.Array, jax.Array], ArrayTree]
+
+
 @dataclasses.dataclass(frozen=True)
 class Static:
     """A sampler setting that shapes its compiled program (a loop length, a branch taken

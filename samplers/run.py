@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from samplers import checkpoint, minibatch, programs
-from samplers.base import ArrayTree, PRNGKey, SamplingAlgorithm
+from samplers.base import ArrayTree, Fold, PRNGKey, SamplingAlgorithm
 from samplers.progress import Progress
 from samplers.mesh import (CHAIN_AXIS, DATA_AXIS, chain_sharding, check_mesh, default_mesh, fetch, on_cpus, put,
                            replicated)
@@ -66,8 +66,10 @@ class SampleResult(NamedTuple):
         info: per-draw scalar diagnostics from the step that produced each draw, a dict
             of ``(chain, draw)`` arrays (e.g. ``logdensity``, ``grad_norm``,
             ``step_size``; ``acceptance_rate`` for Metropolis kernels).
-        online: per chain, the sum over kept draws of ``on_sample(position, weight)``
-            (None without ``on_sample``); leaves of shape ``(chain, ...)``.
+        online: per chain, the state ``on_sample`` folded over the kept draws (a
+            :class:`~samplers.base.Fold`'s, or for a function ``on_sample(position,
+            weight)`` the sum of its values); None without ``on_sample``; leaves of shape
+            ``(chain, ...)``.
         state: the sampler states after the last step, leading axis ``chain``, on device.
         timings: ``compile_seconds`` (what this call spent tracing and compiling its
             programs), ``sampling_seconds`` (the rest of the call) and ``compilations``
@@ -164,6 +166,20 @@ def _parameters(function: Callable) -> tuple[str, ...]:
         return tuple(inspect.signature(function).parameters)
     except (TypeError, ValueError):
         return ()
+
+
+def _summed(function: Callable[[ArrayTree, jax.Array], ArrayTree]) -> Fold:
+    """A function ``on_sample(position, weight)`` as a :class:`Fold`: the sum of its
+    values over the kept draws, starting from zeros."""
+    def init(position):
+        values = jax.eval_shape(function, position, jax.ShapeDtypeStruct((), jnp.float32))
+        return jax.tree.map(lambda value: jnp.zeros(value.shape, value.dtype), values)
+
+    def update(total, position, weight, draw):
+        del draw  # a sum does not depend on the order
+        return jax.tree.map(jnp.add, total, function(position, weight))
+
+    return Fold(init, update)
 
 
 def _finite(position: ArrayTree, info: Any = None) -> jax.Array:
@@ -294,13 +310,14 @@ class _Stepper(NamedTuple):
         return jax.eval_shape(lambda c: self.draw(*self.step(c, data), keep_samples=keep_samples), carry)
 
     def run_chunk(self, carry: _Carry, online, data, end: jax.Array, burn_in: jax.Array, thin: jax.Array,
-                  kept_before: jax.Array, *, buffer_size: int, keep_samples: bool, on_sample) -> tuple[_Carry, Any, Any]:
+                  kept_before: jax.Array, *, buffer_size: int, keep_samples: bool,
+                  fold: Fold | None) -> tuple[_Carry, Any, Any]:
         """Steps until ``carry.step == end``, keeping the draws after steps ``burn_in + k thin``.
 
         Draw ``k`` goes to row ``k - 1 - kept_before`` of buffers of ``buffer_size`` rows
-        (the caller ends the chunk before they overflow), and ``on_sample`` of it is added
-        to ``online``. Returns the carry, the sums and ``(positions or None, weights,
-        scalar info)`` buffers with a leading draw axis.
+        (the caller ends the chunk before they overflow), and is folded into ``online``
+        by ``fold`` as draw ``k - 1``. Returns the carry, the folded states and
+        ``(positions or None, weights, scalar info)`` buffers with a leading draw axis.
 
         The steps run in pieces that end at block boundaries (epochs, with minibatches) and
         at draws. A whole block runs as a loop of static length: on GPUs a loop whose trip
@@ -325,8 +342,9 @@ class _Stepper(NamedTuple):
             row = (carry.step - burn_in) // thin - 1 - kept_before
             draw = (carry.states.position if keep_samples else None, *last)
             buffers = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, row, 0), buffers, draw)
-            if on_sample is not None:
-                online = jax.tree.map(jnp.add, online, jax.vmap(on_sample)(carry.states.position, last[0]))
+            if fold is not None:  # every chain's draw has the one index: shared, not mapped
+                online = jax.vmap(fold.update, (0, 0, 0, None))(online, carry.states.position, last[0],
+                                                                 row + kept_before)
             return online, buffers
 
         def piece(loop):
@@ -382,7 +400,7 @@ def sample(
     thin: int = 1,
     batch_size: int | None = None,
     mesh: Mesh | None = None,
-    on_sample: Callable[[ArrayTree, jax.Array], ArrayTree] | None = None,
+    on_sample: Fold | Callable[[ArrayTree, jax.Array], ArrayTree] | None = None,
     keep_samples: bool | None = None,
     chunk_size: int = 1000,
     progress: bool | None = None,
@@ -401,7 +419,7 @@ def sample(
     that the caller decides whether to drop such chains or discard the run.
 
     With ``checkpoint_dir``, the driver saves its whole state (every chain's sampler state
-    and keys, the step reached, the ``on_sample`` sums, the draws kept so far) there
+    and keys, the step reached, the ``on_sample`` states, the draws kept so far) there
     between chunks, at least ``checkpoint_every`` steps apart and after the last step
     (:mod:`samplers.checkpoint`). A later call with the same arguments resumes from it
     and returns bit-for-bit what one uninterrupted call would have, on any mesh. The
@@ -416,7 +434,8 @@ def sample(
     programs are built from differs: the sampler's kind and its functions (the same
     ``logdensity_fn`` object, not an equal one), its static settings (HMC's
     ``num_integration_steps``, whether a gradient is clipped or a scale adapted), a
-    callable ``init_params`` or ``on_sample`` (again the same object), the shapes and
+    callable ``init_params`` or ``on_sample`` (again the same object; for a
+    :class:`~samplers.base.Fold`, the same ``init`` and ``update``), the shapes and
     dtypes of the start and the data, ``num_chains``, ``batch_size``, ``keep_samples``,
     the draws per chunk (``min(num_draws, chunk_size // thin)``) and the mesh. Numbers
     (step sizes, friction, temperature, the constants of :mod:`samplers.schedules`,
@@ -446,8 +465,10 @@ def sample(
             ``data``.
         mesh: a ``('chain', 'data')`` mesh from :func:`samplers.make_mesh`; default:
             devices on the chain axis (see :func:`samplers.mesh.default_mesh`).
-        on_sample: ``on_sample(position, weight) -> pytree`` evaluated on device for
-            every kept draw of every chain and summed per chain into ``result.online``:
+        on_sample: a :class:`~samplers.base.Fold`, whose state every chain carries on
+            device through its kept draws (``init`` at the start, ``update`` at every
+            draw) into ``result.online``; or a function ``on_sample(position, weight) ->
+            pytree`` evaluated for every kept draw and summed per chain. Either way
             memory stays constant however many draws are taken.
         keep_samples: return the draws themselves (default: only when ``on_sample`` is
             None).
@@ -497,6 +518,7 @@ def sample(
     data_spec = PartitionSpec(DATA_AXIS) if split_data else _WHOLE
     if keep_samples is None:
         keep_samples = on_sample is None
+    fold = on_sample if on_sample is None or isinstance(on_sample, Fold) else _summed(on_sample)
     num_draws = (num_steps - burn_in) // thin
     draws_per_chunk = max(1, min(num_draws, chunk_size // thin))
     start = time.perf_counter()
@@ -525,28 +547,24 @@ def sample(
         return stepper._replace(alg=alg._replace(init=init, step=step))
 
     def shapes(chain_keys, data):
-        """The shapes of the carry, the ``on_sample`` sums and the draws. They are taken
-        outside the mesh, where there is no 'data' axis to slice batches by (slicing
-        changes no shape a chain carries or keeps)."""
+        """The shapes of the carry, the ``on_sample`` states and the draws. They are
+        taken outside the mesh, where there is no 'data' axis to slice batches by
+        (slicing changes no shape a chain carries or keeps)."""
         outside_mesh = stepper._replace(data_shards=1)
         carry = jax.eval_shape(functools.partial(outside_mesh.initial_carry, init_params=init_params),
                                chain_keys, data)
-        online = None
-        if on_sample is not None:
-            one_position = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), carry.states.position)
-            sums = jax.eval_shape(on_sample, one_position, jax.ShapeDtypeStruct((), jnp.float32))
-            online = jax.tree.map(lambda s: jax.ShapeDtypeStruct((num_chains,) + s.shape, s.dtype), sums)
+        online = None if fold is None else jax.eval_shape(jax.vmap(fold.init), carry.states.position)
         return carry, online, outside_mesh.draw_shapes(carry, data, keep_samples=keep_samples)
 
     carry_shapes, online_shapes, draw_shapes = compiled.shapes("shapes", shapes, (chain_keys, data))
 
     def initialise(numbers, start_numbers, chain_keys, data):
-        return with_numbers(numbers).initial_carry(chain_keys, data, init_params=start_from.rebuild(start_numbers))
+        carry = with_numbers(numbers).initial_carry(chain_keys, data, init_params=start_from.rebuild(start_numbers))
+        return carry, None if fold is None else jax.vmap(fold.init)(carry.states.position)
 
     def run_chunk(carry, online, numbers, data, end, burn_in, thin, kept_before):
         return with_numbers(numbers).run_chunk(carry, online, data, end, burn_in, thin, kept_before,
-                                               buffer_size=draws_per_chunk, keep_samples=keep_samples,
-                                               on_sample=on_sample)
+                                               buffer_size=draws_per_chunk, keep_samples=keep_samples, fold=fold)
 
     saved = None
     if checkpoint_dir is not None:
@@ -554,11 +572,9 @@ def sample(
         saved = checkpoint.load(checkpoint_dir, identity=identity, draw_template=draw_shapes,
                                 state_template={"carry": carry_shapes, "online": online_shapes})
     if saved is None:
-        carry = compiled.run("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
-                             (_WHOLE, _WHOLE, _CHAINS, data_spec), _CARRY_SPECS, donate_first=False,
-                             run_once="key" not in _parameters(alg.init))  # a tuning init runs long
-        online = None if online_shapes is None else jax.tree.map(
-            lambda s: put(np.zeros(s.shape, s.dtype), chain_sharding(mesh)), online_shapes)
+        carry, online = compiled.run("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
+                                     (_WHOLE, _WHOLE, _CHAINS, data_spec), (_CARRY_SPECS, _CHAINS), donate_first=False,
+                                     run_once="key" not in _parameters(alg.init))  # a tuning init runs long
         step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []
         chunks = []
     else:

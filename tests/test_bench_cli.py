@@ -102,3 +102,7 @@ def test_bench_toys_quick_writes_table_figure_and_numbers(tmp_path):
 
 def test_bench_toys_unknown_target_is_one_line_and_exit_2():
     assert_one_line_refusal(run_posterior("bench", "toys", "--targets", "banana", timeout=60), "--targets")
+
+
+def test_bench_memory_bad_draws_are_one_line_and_exit_2():
+    assert_one_line_refusal(run_posterior("bench", "memory", "--draws", "200,0", timeout=60), "--draws")

@@ -171,6 +171,37 @@ def test_calling_again_after_the_last_step_returns_the_same_draws_and_steps_no_m
     assert {path.name: path.read_bytes() for path in resumed.directory.iterdir()} == files
 
 
+# 300 steps, burn-in 50, thin 5: 50 draws per chain, 4 to a chunk of 20 steps.
+NUM_DRAWS = 50
+
+
+def record_draw(state, position, weight, draw):
+    """Fold in a draw by writing down its index and weight in the next slot: a fold, not a
+    sum, so the order the draws came in shows."""
+    del position
+    return {"indices": state["indices"].at[state["count"]].set(draw),
+            "weights": state["weights"].at[state["count"]].set(weight), "count": state["count"] + 1}
+
+
+# A slot more than there are draws, to show that none is folded in twice.
+INDEX_RECORDER = samplers.Fold(
+    init=lambda position: {"indices": jnp.full(NUM_DRAWS + 1, -1, jnp.int32),
+                           "weights": jnp.zeros(NUM_DRAWS + 1, jnp.float32), "count": jnp.zeros((), jnp.int32)},
+    update=record_draw)
+
+
+def test_a_fold_sees_the_draws_in_order_across_chunks_and_a_resumed_run(tmp_path):
+    before = interrupted_run("sghmc-minibatches", tmp_path, on_sample=INDEX_RECORDER, checkpoint_every=CHECKPOINT_EVERY)
+    assert before == [70, 150], "the premise: interrupted with 20 of the 50 draws taken"
+    result = run("sghmc-minibatches", on_sample=INDEX_RECORDER, checkpoint_dir=tmp_path,
+                 checkpoint_every=CHECKPOINT_EVERY)
+    assert result.weights.shape == (4, NUM_DRAWS)
+    np.testing.assert_array_equal(result.online["count"], [NUM_DRAWS] * 4)
+    expected = np.append(np.arange(NUM_DRAWS), -1)  # each draw once, in order; the spare slot untouched
+    np.testing.assert_array_equal(result.online["indices"], np.broadcast_to(expected, (4, NUM_DRAWS + 1)))
+    np.testing.assert_array_equal(result.online["weights"][:, :NUM_DRAWS], result.weights)
+
+
 @pytest.mark.parametrize("checkpoint_every, steps", [
     # Chunks of 16 steps: burn-in ends 16, 25; draws of 4 steps, 4 a chunk: 41, 57, 73, 89, then 2 draws to
     # 97 and the 3 steps left over to 100.

@@ -235,16 +235,15 @@ def test_entropy_mcmc_keeps_cycle_ends_and_predicts_with_both(tmp_path):
     assert metrics["draws_per_chain"] == 2 * 4  # a theta and its anchor at the end of each of 4 cycles
 
 
-def test_both_makes_each_pair_two_draws_of_the_pair_weight():
+def test_both_makes_each_pair_two_draws():
     config = configs.from_dict({**TINY, "sampler": {"name": "entropy_mcmc", "predict_with": "both"}})
-    theta = {"w": np.arange(6.0).reshape(2, 3)}  # (chain, draw)
-    anchor = {"w": -np.arange(6.0).reshape(2, 3)}
-    weights = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    draws, draw_weights = evaluate.draws_of(config, (theta, anchor), weights)
-    np.testing.assert_array_equal(draws["w"][0], [0.0, -0.0, 1.0, -1.0, 2.0, -2.0])
-    np.testing.assert_array_equal(draw_weights[1], [4.0, 4.0, 5.0, 5.0, 6.0, 6.0])
+    theta, anchor = {"w": np.arange(3.0)}, {"w": -np.arange(3.0)}
+    assert evaluate.draws_of(config, (theta, anchor)) == (theta, anchor)
+    assert evaluate.predicted_draws(config, 4) == 8
     theta_only = configs.from_dict({**TINY, "sampler": {"name": "entropy_mcmc"}})
-    assert evaluate.draws_of(theta_only, theta, weights)[0] is theta
+    assert evaluate.draws_of(theta_only, theta) == (theta,)
+    ensemble = configs.from_dict({**TINY, "sampler": {"name": "sgd"}})
+    assert evaluate.counted_draws(ensemble, 20) == range(19, 20) and evaluate.predicted_draws(ensemble, 20) == 1
 
 
 def test_the_compilation_cache_lives_in_the_user_cache(monkeypatch, tmp_path):

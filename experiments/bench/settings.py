@@ -103,6 +103,19 @@ def add_toys_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smoke setting: 8 chains, 2,000 steps, 3 step sizes, one repeat")
 
 
+MEMORY_DEFAULTS = {"config": "configs/quickstart.yaml", "draws": (200, 2_000, 20_000)}
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``posterior bench memory``."""
+    parser.add_argument("--config", default=MEMORY_DEFAULTS["config"], metavar="PATH",
+                        help="the config run at every number of draws (default %(default)s)")
+    parser.add_argument("--draws", type=positive_int_list, default=MEMORY_DEFAULTS["draws"], metavar="D1,D2,...",
+                        help="draws per chain of each run, the config's steps after burn-in thinned to give them; "
+                             "ratios are to the first (default 200,2000,20000)")
+    parser.add_argument("--output", default=None, metavar="PATH", help="also write every number as JSON to PATH")
+
+
 # target name -> (the module implementing it, its summary (the module's first line), the function adding its options)
 TARGETS = {
     "sgmcmc": ("experiments.bench.sgmcmc",
@@ -115,4 +128,6 @@ TARGETS = {
                   add_prior_fit_arguments),
     "toys": ("experiments.bench.toys", "SGLD against SA-SGLD, and against Entropy-MCMC, on 2-D targets with exact "
              "answers.", add_toys_arguments),
+    "memory": ("experiments.bench.memory", "Peak memory of posterior run against the number of draws, which it "
+               "does not keep.", add_memory_arguments),
 }

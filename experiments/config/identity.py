@@ -7,7 +7,10 @@ Every key of a config (dotted, e.g. ``sampler.step_size``) plays one or more of 
   differ only in them are the same run: a finished one is reused, a checkpoint resumed,
   and ``posterior table`` puts them in one row.
 - :data:`RESUMABLE_ACROSS` are those and the keys that change what is reported from the
-  draws but not the draws: a checkpoint written under other values of them is resumed.
+  draws but neither the draws nor what the checkpoint holds: a checkpoint written under
+  other values of them is resumed. (``sampling.save_samples`` and ``eval.ood`` are not
+  among them: without saved draws the checkpoint holds each chain's predictive, the
+  OOD one included, in place of the draws.)
 - :data:`AVERAGED_OVER` are the keys ``posterior table`` averages over (splits and seeds).
 - :data:`PRIOR_FIT_KEYS` (less :data:`PRIOR_FIT_EXCLUDED`) and the training inputs
   determine a fitted prior.
@@ -31,7 +34,7 @@ __all__ = ["AVERAGED_OVER", "DIRECTORY_KEYS", "EXECUTION_KEYS", "HIERARCHICAL_PR
 
 DIRECTORY_KEYS = ("name", "data.name", "data.split", "seed")
 EXECUTION_KEYS = ("checkpoint.every", "mesh.chain", "data.root")
-RESUMABLE_ACROSS = (*EXECUTION_KEYS, "sampling.on_divergence", "sampling.save_samples", "eval.reference", "eval.ood")
+RESUMABLE_ACROSS = (*EXECUTION_KEYS, "sampling.on_divergence", "eval.reference")
 AVERAGED_OVER = ("data.split", "seed")
 PRIOR_FIT_KEYS = ("prior", "model", "seed")
 PRIOR_FIT_EXCLUDED = ("prior.gibbs_every",)  # used when sampling, not when fitting

@@ -10,8 +10,11 @@ and a refusal to judge a run too short to have power). MCLMC has no Metropolis t
 bias is set by the tuned energy error (5e-4 per dimension), which on this target lowers
 the whitened variances by about 0.5-1% (measured over 256 chains), below their Monte
 Carlo error here (1.5-2%). Adjusted MCLMC has a Metropolis test and no such bias: it is
-judged at the same tolerance. Breaking the wrappers' bookkeeping (a stale gradient or log
-density carried in the state) fails these tests.
+judged at the same tolerance, tuned toward an acceptance rate of 0.6 rather than its 0.9
+so that the test has power against a missing or broken Metropolis test (without its
+accept step, the same run's covariance is 17 standard errors off at 0.6, but only 3 at
+0.9, where the energy errors are small). Breaking the wrappers' bookkeeping (a stale
+gradient or log density carried in the state) fails these tests.
 """
 
 import functools
@@ -34,6 +37,7 @@ MCLMC_MODULE = importlib.import_module("samplers.mclmc")
 ADJUSTED_MODULE = importlib.import_module("samplers.adjusted_mclmc")
 
 NUM_CHAINS, NUM_STEPS = 48, 1000
+ADJUSTED_TARGET = 0.6  # adjusted MCLMC's target acceptance rate in the moment test (see above)
 
 
 def nuts_run(seed: int = 0):
@@ -50,7 +54,7 @@ def mclmc_run(seed: int = 0):
 
 def adjusted_mclmc_run(seed: int = 0):
     target = correlated_gaussian()
-    alg = samplers.adjusted_mclmc(target.logdensity, num_steps=NUM_STEPS)
+    alg = samplers.adjusted_mclmc(target.logdensity, num_steps=NUM_STEPS, target_acceptance_rate=ADJUSTED_TARGET)
     return target, run(alg, seed, target.init_fn(overdispersion=1.0), num_chains=NUM_CHAINS, num_steps=NUM_STEPS)
 
 
@@ -89,7 +93,7 @@ def test_adjusted_mclmc_reproduces_the_correlated_gaussian():
     # blackjax keeps the mean trajectory at 2 integrator steps (L = 2 step sizes).
     np.testing.assert_allclose(np.asarray(result.state.L), 2 * step_sizes, rtol=1e-5)
     assert 1.9 < result.info["num_integration_steps"].mean() < 2.1
-    assert 0.85 < result.info["acceptance_rate"].mean() < 0.99  # the tuning aimed at 0.9
+    assert 0.55 < result.info["acceptance_rate"].mean() < 0.8  # the tuning aimed at 0.6
     # The state counts a start's gradient, 2 per integrator step of the tuning's 300
     # trajectories (at least one step each), then 2 per step of every trajectory after.
     sampled = ADJUSTED_MODULE.GRADIENTS_PER_STEP * result.info["num_integration_steps"].sum(axis=1)

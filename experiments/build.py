@@ -134,7 +134,8 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_tr
     elif settings.name == "adjusted_mclmc":
         alg = samplers.adjusted_mclmc(logdensity_fn, num_steps=config.sampling.num_steps,
                                       target_acceptance_rate=settings.target_acceptance_rate,
-                                      diagonal_preconditioning=settings.mass_adaptation is not False)
+                                      diagonal_preconditioning=settings.mass_adaptation is not False,
+                                      initial_step_size=settings.step_size)
     elif settings.name == "sgd":
         optimizer = build_optimizer(settings.optimizer, step_size, momentum=settings.momentum,
                                     weight_decay=settings.weight_decay)

@@ -46,11 +46,13 @@ from typing import NamedTuple
 import blackjax
 import jax
 import jax.numpy as jnp
+from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc import adjusted_mclmc_dynamic
+from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, on_batch
-from samplers.validation import check_integer
+from samplers.validation import check_integer, check_positive
 
 __all__ = ["GRADIENTS_PER_STEP", "AdjustedMCLMCState", "AdjustedMCLMCInfo", "init", "build_kernel",
            "adjusted_mclmc"]
@@ -104,16 +106,23 @@ def _blackjax_kernel():
 
 
 def init(position: ArrayTree, batch: ArrayTree, *, key: PRNGKey, logdensity_fn: LogDensityFn, num_steps: int,
-         target_acceptance_rate: float, diagonal_preconditioning: bool) -> AdjustedMCLMCState:
+         target_acceptance_rate: float, diagonal_preconditioning: bool,
+         initial_step_size: float | None = None) -> AdjustedMCLMCState:
     """Tune one chain from ``position`` with blackjax's dual averaging, sized for
-    ``num_steps`` steps to follow, and return where it ended with ``L``, the step size
-    and the preconditioner found."""
+    ``num_steps`` steps to follow, starting at ``initial_step_size`` (None: blackjax's
+    ``0.2 sqrt(d)``), and return where it ended with ``L``, the step size and the
+    preconditioner found."""
     density = on_batch(logdensity_fn, batch)
     lengths_key, tuning_key = jax.random.split(key)
     start = adjusted_mclmc_dynamic.init(position, density, lengths_key)
+    parameters = None
+    if initial_step_size is not None:
+        dim = ravel_pytree(position)[0].size
+        # blackjax sets L to twice the step size on entry.
+        parameters = MCLMCAdaptationState(2.0 * initial_step_size, initial_step_size, jnp.ones((dim,)))
     state, parameters, tuning_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
         _blackjax_kernel(), density, num_steps, start, tuning_key, target=target_acceptance_rate,
-        diagonal_preconditioning=diagonal_preconditioning)
+        diagonal_preconditioning=diagonal_preconditioning, params=parameters)
     # One gradient at the start, then two per integrator step of every tuning trajectory.
     spent = (1 + GRADIENTS_PER_STEP * jnp.asarray(tuning_steps)).astype(jnp.int32)
     return AdjustedMCLMCState(state.position, state.logdensity, state.logdensity_grad, jnp.asarray(parameters.L),
@@ -144,7 +153,8 @@ def build_kernel():
 
 
 def adjusted_mclmc(logdensity_fn: LogDensityFn, *, num_steps: int, target_acceptance_rate: float = 0.9,
-                   diagonal_preconditioning: bool = True) -> SamplingAlgorithm:
+                   diagonal_preconditioning: bool = True, initial_step_size: float | None = None
+                   ) -> SamplingAlgorithm:
     """Full-batch Metropolis-adjusted MCLMC whose every chain is first tuned by blackjax.
 
     Args:
@@ -160,6 +170,12 @@ def adjusted_mclmc(logdensity_fn: LogDensityFn, *, num_steps: int, target_accept
             gains more from acceptance than from a longer step.
         diagonal_preconditioning: also tune a diagonal preconditioner from the
             positions' variances in the first pass.
+        initial_step_size: where the step size's dual averaging starts; None for
+            blackjax's ``0.2 sqrt(d)``. Start small rather than large: the first pass
+            holds ``L`` at twice the initial step while the step size shrinks, so a
+            start far above the tuned step makes its trajectories ``L / step_size``
+            integrator steps long (on a network's posterior, tens of thousands), while a
+            small one is outgrown in the second pass, where ``L`` follows the step.
 
     Returns:
         ``SamplingAlgorithm(init, step, full_batch=True)`` with ``init(position,
@@ -172,16 +188,21 @@ def adjusted_mclmc(logdensity_fn: LogDensityFn, *, num_steps: int, target_accept
     check_integer("num_steps", num_steps, 20)
     if not 0.0 < float(target_acceptance_rate) < 1.0:
         raise ValueError(f"target_acceptance_rate must be in (0, 1), got {target_acceptance_rate}")
+    if initial_step_size is not None:
+        check_positive("initial_step_size", initial_step_size)
+        initial_step_size = float(initial_step_size)
     # blackjax bakes these into its tuning loops: they shape the program.
-    tuning = Static((int(num_steps), float(target_acceptance_rate), bool(diagonal_preconditioning)))
+    tuning = Static((int(num_steps), float(target_acceptance_rate), bool(diagonal_preconditioning),
+                     initial_step_size))
     return SamplingAlgorithm(Partial(_init, logdensity_fn, tuning), Partial(_step, logdensity_fn), full_batch=True)
 
 
 def _init(logdensity_fn: LogDensityFn, tuning: Static, position: ArrayTree, batch: ArrayTree = None, *,
           key: PRNGKey) -> AdjustedMCLMCState:
-    num_steps, target_acceptance_rate, diagonal_preconditioning = tuning.value
+    num_steps, target_acceptance_rate, diagonal_preconditioning, initial_step_size = tuning.value
     return init(position, batch, key=key, logdensity_fn=logdensity_fn, num_steps=num_steps,
-                target_acceptance_rate=target_acceptance_rate, diagonal_preconditioning=diagonal_preconditioning)
+                target_acceptance_rate=target_acceptance_rate, diagonal_preconditioning=diagonal_preconditioning,
+                initial_step_size=initial_step_size)
 
 
 def _step(logdensity_fn: LogDensityFn, key: PRNGKey, state: AdjustedMCLMCState, batch: ArrayTree = None

@@ -171,6 +171,7 @@ def test_a_run_is_reproduced_by_its_key_and_a_chain_by_its_own():
     (lambda f: samplers.mclmc(f, num_steps=100, desired_energy_variance=0.0), "desired_energy_variance"),
     (lambda f: samplers.adjusted_mclmc(f, num_steps=19), "num_steps"),
     (lambda f: samplers.adjusted_mclmc(f, num_steps=100, target_acceptance_rate=0.0), "target_acceptance_rate"),
+    (lambda f: samplers.adjusted_mclmc(f, num_steps=100, initial_step_size=-1.0), "initial_step_size"),
 ])
 def test_bad_settings_raise_naming_the_argument(build, argument):
     with pytest.raises(ValueError, match=argument):

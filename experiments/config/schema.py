@@ -178,8 +178,8 @@ class SamplerConfig:
     dimension, sized for ``sampling.num_steps`` steps (it takes about a third as many);
     ``adjusted_mclmc`` (Metropolis-adjusted, random trajectory lengths) by two passes of
     dual averaging of the step size toward ``target_acceptance_rate`` (the key nuts
-    reads; its default 0.8 applies here too, where blackjax tunes toward 0.9), sized for
-    ``sampling.num_steps`` steps (it takes 30% as many). ``mass_adaptation``: null means
+    reads; its default 0.8 applies here too, where blackjax tunes toward 0.9) from
+    ``step_size``, sized for ``sampling.num_steps`` steps (it takes 30% as many). ``mass_adaptation``: null means
     each sampler's default (``hmc``: off; ``nuts``, ``mclmc``, ``adjusted_mclmc``: on,
     and ``nuts`` cannot turn it off).
 

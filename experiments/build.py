@@ -76,7 +76,8 @@ def build_schedule(config: Config) -> float | samplers.schedules.Schedule:
 
 def gradient_evaluations(config: Config, result: samplers.SampleResult) -> int:
     """The log density's gradients that ``result``'s chains took: counted in the state by
-    the samplers that tune per chain or vary their trajectories (``nuts``, ``mclmc``);
+    the samplers that tune per chain or vary their trajectories (``nuts``, ``mclmc``,
+    ``adjusted_mclmc``);
     otherwise chains x steps taken x ``num_integration_steps`` for HMC, x 1 for every
     other sampler (and the optimiser)."""
     counted = getattr(result.state, "gradient_evaluations", None)
@@ -100,8 +101,8 @@ def build_optimizer(name: str, learning_rate, *, momentum: float = 0.9, weight_d
 
 def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_train: int
                   ) -> samplers.SamplingAlgorithm:
-    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC, full-batch HMC, blackjax's NUTS or MCLMC (each
-    chain tuned before its first step) or an optimiser (``sgd``, whose
+    """SGLD, SGHMC, SA-SGLD, Entropy-MCMC, full-batch HMC, blackjax's NUTS, MCLMC or
+    adjusted MCLMC (each chain tuned before its first step) or an optimiser (``sgd``, whose
     loss is the log posterior over ``num_train``) with the config's hyperparameters.
 
     A hierarchical prior's parameters are also redrawn from their exact conditional
@@ -130,6 +131,11 @@ def build_sampler(config: Config, logdensity_fn: Callable, prior: Any, *, num_tr
         alg = samplers.mclmc(logdensity_fn, num_steps=config.sampling.num_steps,
                              desired_energy_variance=settings.desired_energy_variance,
                              diagonal_preconditioning=settings.mass_adaptation is not False)
+    elif settings.name == "adjusted_mclmc":
+        alg = samplers.adjusted_mclmc(logdensity_fn, num_steps=config.sampling.num_steps,
+                                      target_acceptance_rate=settings.target_acceptance_rate,
+                                      diagonal_preconditioning=settings.mass_adaptation is not False,
+                                      initial_step_size=settings.step_size)
     elif settings.name == "sgd":
         optimizer = build_optimizer(settings.optimizer, step_size, momentum=settings.momentum,
                                     weight_decay=settings.weight_decay)

@@ -16,6 +16,7 @@ _HOMES = {
     "Starts": "samplers.run",
     "SamplingAlgorithm": "samplers.base",
     "SGMCMCInfo": "samplers.base",
+    "adjusted_mclmc": "samplers.adjusted_mclmc",
     "checkpoint": "samplers.checkpoint",
     "enable_compilation_cache": "samplers.programs",
     "entropy_mcmc": "samplers.entropy_mcmc",

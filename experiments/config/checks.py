@@ -16,7 +16,7 @@ from samplers.validation import check_positive
 
 # posterior.models.ACTIVATIONS by name: a config is checked without importing flax (a test keeps them equal).
 # Metropolis tests and tuned energy errors compare log densities on the whole data set.
-FULL_BATCH_SAMPLERS = ("hmc", "nuts", "mclmc")
+FULL_BATCH_SAMPLERS = ("hmc", "nuts", "mclmc", "adjusted_mclmc")
 ACTIVATIONS = ("tanh", "relu", "gelu", "elu", "softplus", "sigmoid", "swish")
 
 __all__ = ["MAX_NAME_BYTES", "check_name", "check_values", "shown"]
@@ -140,9 +140,9 @@ def check_values(config: Config) -> None:
     if sampler.name == "nuts" and sampler.mass_adaptation is False:
         raise ConfigError("sampler.name=nuts always adapts a diagonal mass matrix (blackjax's window adaptation); "
                           "leave sampler.mass_adaptation unset or true")
-    if sampler.name == "mclmc" and sampling.num_steps < 20:
-        raise ConfigError(f"sampler.name=mclmc sizes its tuning from sampling.num_steps, which must be at least 20 "
-                          f"(got {sampling.num_steps})")
+    if sampler.name in ("mclmc", "adjusted_mclmc") and sampling.num_steps < 20:
+        raise ConfigError(f"sampler.name={sampler.name} sizes its tuning from sampling.num_steps, which must be at "
+                          f"least 20 (got {sampling.num_steps})")
     if sampler.name in FULL_BATCH_SAMPLERS and config.sampling.batch_size is not None:
         raise ConfigError(f"sampler.name={sampler.name} uses the whole data set at every step; set "
                           f"sampling.batch_size: null (got {config.sampling.batch_size})")

@@ -168,16 +168,20 @@ class SamplerConfig:
     matrix adapted in windows during burn-in, frozen after) by full-batch HMC only, which
     needs ``sampling.batch_size: null``.
 
-    ``nuts`` and ``mclmc`` are blackjax's, full batch (``sampling.batch_size: null``),
-    each chain tuned by blackjax before the first step (and before the burn-in):
-    ``nuts`` by window adaptation for ``adaptation_steps`` steps toward
-    ``target_acceptance_rate`` (step size and a diagonal mass matrix; ``step_size`` is
-    where it starts), its trajectories doubling at most ``max_num_doublings`` times;
-    ``mclmc`` by blackjax's three-phase tuning of ``L`` and the step size toward an
-    energy error variance of ``desired_energy_variance`` per dimension, sized for
-    ``sampling.num_steps`` steps (it takes about a third as many). ``mass_adaptation``:
-    null means each sampler's default (``hmc``: off; ``nuts``, ``mclmc``: on, and
-    ``nuts`` cannot turn it off).
+    ``nuts``, ``mclmc`` and ``adjusted_mclmc`` are blackjax's, full batch
+    (``sampling.batch_size: null``), each chain tuned by blackjax before the first step
+    (and before the burn-in): ``nuts`` by window adaptation for ``adaptation_steps``
+    steps toward ``target_acceptance_rate`` (step size and a diagonal mass matrix;
+    ``step_size`` is where it starts), its trajectories doubling at most
+    ``max_num_doublings`` times; ``mclmc`` by blackjax's three-phase tuning of ``L`` and
+    the step size toward an energy error variance of ``desired_energy_variance`` per
+    dimension, sized for ``sampling.num_steps`` steps (it takes about a third as many);
+    ``adjusted_mclmc`` (Metropolis-adjusted, random trajectory lengths) by two passes of
+    dual averaging of the step size toward ``target_acceptance_rate`` (the key nuts
+    reads; its default 0.8 applies here too, where blackjax tunes toward 0.9) from
+    ``step_size``, sized for ``sampling.num_steps`` steps (it takes 30% as many). ``mass_adaptation``: null means
+    each sampler's default (``hmc``: off; ``nuts``, ``mclmc``, ``adjusted_mclmc``: on,
+    and ``nuts`` cannot turn it off).
 
     ``sgd`` is no sampler: each chain optimises the log posterior (MAP, the log prior as
     the regulariser) with optax's ``optimizer`` (``sgd`` with ``momentum``, ``adam``, or
@@ -188,7 +192,7 @@ class SamplerConfig:
     optimisation.
     """
 
-    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc", "nuts", "mclmc", "sgd"] = "sghmc"
+    name: Literal["sgld", "sghmc", "sa_sgld", "entropy_mcmc", "hmc", "nuts", "mclmc", "adjusted_mclmc", "sgd"] = "sghmc"
     step_size: float = 0.01
     schedule: ScheduleConfig = ScheduleConfig()
     friction: float = 0.01

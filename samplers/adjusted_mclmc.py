@@ -52,7 +52,7 @@ from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, on_batch
-from samplers.validation import check_integer, check_positive
+from samplers.validation import check_integer, check_positive, check_probability
 
 __all__ = ["GRADIENTS_PER_STEP", "AdjustedMCLMCState", "AdjustedMCLMCInfo", "init", "build_kernel",
            "adjusted_mclmc"]
@@ -186,8 +186,7 @@ def adjusted_mclmc(logdensity_fn: LogDensityFn, *, num_steps: int, target_accept
         ValueError: naming the argument, for settings out of range.
     """
     check_integer("num_steps", num_steps, 20)
-    if not 0.0 < float(target_acceptance_rate) < 1.0:
-        raise ValueError(f"target_acceptance_rate must be in (0, 1), got {target_acceptance_rate}")
+    check_probability("target_acceptance_rate", target_acceptance_rate)
     if initial_step_size is not None:
         check_positive("initial_step_size", initial_step_size)
         initial_step_size = float(initial_step_size)

@@ -57,7 +57,7 @@ import numpy as np
 from jax.tree_util import Partial
 
 from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, normal_like, tree_where
-from samplers.validation import check_integer, check_positive
+from samplers.validation import check_integer, check_positive, check_probability
 
 __all__ = [
     "DualAveragingState",
@@ -528,9 +528,7 @@ def hmc(
     check_positive("step_size", step_size)
     check_integer("num_integration_steps", num_integration_steps, 1)
     check_integer("adaptation_steps", adaptation_steps, 0)
-    check_positive("target_acceptance_rate", target_acceptance_rate)
-    if not 0.0 < float(target_acceptance_rate) < 1.0:
-        raise ValueError(f"target_acceptance_rate must be in (0, 1), got {target_acceptance_rate}")
+    check_probability("target_acceptance_rate", target_acceptance_rate)
     if max_trajectory_length is not None:
         check_positive("max_trajectory_length", max_trajectory_length)
     check_positive("temperature", temperature)

@@ -31,7 +31,7 @@ from blackjax.adaptation.base import get_filter_adapt_info_fn
 from jax.tree_util import Partial
 
 from samplers.base import ArrayTree, LogDensityFn, PRNGKey, SamplingAlgorithm, Static, on_batch
-from samplers.validation import check_integer, check_positive
+from samplers.validation import check_integer, check_positive, check_probability
 
 __all__ = ["NUTSState", "NUTSInfo", "init", "build_kernel", "nuts"]
 
@@ -121,8 +121,7 @@ def nuts(logdensity_fn: LogDensityFn, *, adaptation_steps: int = 1000, target_ac
     """
     check_integer("adaptation_steps", adaptation_steps, 20)
     check_positive("initial_step_size", initial_step_size)
-    if not 0.0 < float(target_acceptance_rate) < 1.0:
-        raise ValueError(f"target_acceptance_rate must be in (0, 1), got {target_acceptance_rate}")
+    check_probability("target_acceptance_rate", target_acceptance_rate)
     check_integer("max_num_doublings", max_num_doublings, 1)
     # blackjax bakes these into its adaptation loop: they shape the program.
     tuning = Static((int(adaptation_steps), float(target_acceptance_rate), float(initial_step_size)))

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_integer", "check_positive"]
+__all__ = ["check_integer", "check_positive", "check_probability"]
 
 
 def check_integer(name: str, value: Any, minimum: int) -> None:
@@ -32,3 +32,13 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {shown}")
+
+
+def check_probability(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a number strictly between 0 and 1."""
+    try:
+        inside = 0.0 < float(value) < 1.0
+    except (TypeError, ValueError):
+        inside = False
+    if not inside:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")

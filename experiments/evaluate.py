@@ -185,6 +185,11 @@ def _per_recorded_draw(values: np.ndarray) -> np.ndarray:
     return values.reshape(values.shape[0], values.shape[1] * values.shape[2], *values.shape[3:])
 
 
+def _summary(per_chain: predictive.Predictive) -> dict[str, np.ndarray]:
+    """:func:`posterior.predictive.summarise` of the chains' predictives together."""
+    return jax.tree.map(np.asarray, predictive.summarise(predictive.combine_chains(per_chain)))
+
+
 def evaluate(config: Config, dataset: Dataset, folded: Folded, *, weights: np.ndarray,
              run_metrics: dict[str, Any], reference: dict[str, np.ndarray] | None = None) -> Evaluation:
     """The test metrics of the chains that are used, from their folds.
@@ -202,7 +207,7 @@ def evaluate(config: Config, dataset: Dataset, folded: Folded, *, weights: np.nd
     Returns:
         The :class:`Evaluation`; its ``metrics`` hold what this adds to the run's.
     """
-    summary = jax.tree.map(np.asarray, predictive.summarise(predictive.combine_chains(folded.test)))
+    summary = _summary(folded.test)
     recorded = {name: _per_recorded_draw(np.asarray(values)) for name, values in folded.recorded.items()}
     test_predictions, recorded_weights = recorded["prediction"], recorded["weight"]
     found: dict[str, Any] = {}
@@ -232,7 +237,7 @@ def evaluate(config: Config, dataset: Dataset, folded: Folded, *, weights: np.nd
     if reference is not None:
         found.update(references.compare(run_predictive, reference))
     if folded.ood is not None:
-        ood_probs = np.asarray(predictive.summarise(predictive.combine_chains(folded.ood))["probs"])
+        ood_probs = _summary(folded.ood)["probs"]
         ood_entropy = metrics.predictive_entropy(ood_probs)
         found.update(metrics.ood_metrics(summary["probs"], ood_probs))
     return Evaluation(found, summary, test_predictions, rhat, ess, run_predictive, per_class, test_entropy,

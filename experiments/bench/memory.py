@@ -21,7 +21,7 @@ import sys
 import tempfile
 
 from experiments import config as configs
-from experiments.bench import log
+from experiments.bench import log, write_json
 
 METRICS = ("test_rmse", "test_ll", "test_accuracy", "test_nll", "rhat_max", "ess_min", "wall_seconds")
 
@@ -78,7 +78,5 @@ def run(args: argparse.Namespace) -> int:
              f"memory of each run's process, ratio to the first.", "", *table(rows)]
     print("\n".join(lines), flush=True)
     if args.output:
-        with open(args.output, "w") as file:
-            json.dump({"config": args.config, "rows": rows}, file, indent=2)
-        log(f"wrote {args.output}")
+        write_json(args.output, {"config": args.config, "rows": rows})
     return 0

@@ -28,7 +28,6 @@ run with ``--full``.
 """
 
 import argparse
-import json
 import os
 from typing import Any, Callable, NamedTuple
 
@@ -37,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.bench import log
+from experiments.bench import log, write_json
 
 # Reference figures (BENCHMARKS.md: public PyTorch code, torch 2.13 CPU, 2 threads).
 REFERENCE = {
@@ -203,7 +202,5 @@ def run(args: argparse.Namespace) -> int:
         lines += ["", "toy: time to quality not run (its reference-way fit takes most of an hour; --full runs it)"]
     print("\n".join(lines), flush=True)
     if args.output:
-        with open(args.output, "w") as file:
-            json.dump(report, file, indent=2)
-        log(f"wrote {args.output}")
+        write_json(args.output, report)
     return 0

@@ -6,14 +6,13 @@ markdown row, and :func:`publish` prints the report and writes its numbers as JS
 """
 
 import datetime
-import json
 import platform
 from typing import Callable
 
 import jax
 
 from experiments.arguments import available_cores
-from experiments.bench import log
+from experiments.bench import write_json
 from experiments.bench.timing import Measurement
 
 
@@ -72,6 +71,4 @@ def publish(sections: list[str], diverged: list[str], output: str | None, number
                else "DIVERGED (non-finite final positions): " + "; ".join(diverged))
     print("\n\n".join([*sections, verdict]), flush=True)
     if output:
-        with open(output, "w") as file:
-            json.dump(dict(numbers, diverged=diverged), file, indent=2)
-        log(f"wrote {output}")
+        write_json(output, dict(numbers, diverged=diverged))

@@ -28,14 +28,13 @@ tables and figure, and the command.
 """
 
 import argparse
-import json
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.bench import log
+from experiments.bench import log, write_json
 from experiments.bench.toys_flat_basin import SHARP_FLAT, sharp_flat
 from experiments.bench.toys_sweep import (CONTENDERS, EXACT, JUDGED_DRAWS, REFERENCE_DRAWS, RIDGE_CLOCK, STEP_SIZES,
                                           standard_error, sweep)
@@ -155,8 +154,6 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         summary = {name: {sampler: [{k: v for k, v in row.items() if k not in ("draws", "weights")} for row in rows]
                           for sampler, rows in results[name].items()} for name in names}
-        with open(args.output, "w") as file:
-            json.dump({"chains": chains, "steps": steps, "repeats": repeats, "results": summary}, file, indent=2,
-                      default=float)
-        log(f"wrote {args.output}")
+        write_json(args.output, {"chains": chains, "steps": steps, "repeats": repeats, "results": summary},
+                   default=float)
     return 0

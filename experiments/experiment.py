@@ -185,11 +185,11 @@ def run_experiment(config: Config, *, data_root: str | None, prior_cache: pathli
         mesh = samplers.make_mesh(config.mesh.chain, config.mesh.data)
     log(f"{config.sampler.name}: {run.num_chains} chains x {run.num_steps} steps "
         f"(burn-in {run.burn_in}, thin {run.thin}, batch {run.batch_size})")
-    if config.sampler.name in ("nuts", "mclmc", "adjusted_mclmc"):
-        tuning = {"nuts": f"window adaptation, {config.sampler.adaptation_steps} steps",
-                  "mclmc": f"three phases, about {run.num_steps // 3} steps",
-                  "adjusted_mclmc": f"two dual-averaging passes, {3 * (run.num_steps // 10)} trajectories"
-                  }[config.sampler.name]
+    tuning = {"nuts": f"window adaptation, {config.sampler.adaptation_steps} steps",
+              "mclmc": f"three phases, about {run.num_steps // 3} steps",
+              "adjusted_mclmc": f"two dual-averaging passes, {3 * (run.num_steps // 10)} trajectories",
+              }.get(config.sampler.name)
+    if tuning is not None:
         log(f"each chain is tuned first ({tuning}); no progress is shown while it runs")
     # A full-batch step can take seconds: chunks of a tenth of the run keep progress coming.
     chunk_size = min(1000, max(1, run.num_steps // 10)) if alg.full_batch else 1000

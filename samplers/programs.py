@@ -14,6 +14,8 @@ a function object is never reused for another function while the cache holds it.
 """
 
 import collections
+import concurrent.futures
+import functools
 import numbers
 import os
 import pathlib
@@ -109,6 +111,21 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.P
     return pathlib.Path(jax.config.jax_compilation_cache_dir)
 
 
+class _Program(NamedTuple):
+    """A compiled program (or the compilation under way), the shapes of its results and
+    its key in the cache."""
+
+    executable: Any  # jax.stages.Compiled, or a concurrent.futures.Future of one
+    results: Any
+    key: Hashable | None
+
+
+@functools.cache
+def _compiler() -> concurrent.futures.ThreadPoolExecutor:
+    """Where compilations run: XLA compiles without holding Python's lock."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="compile")
+
+
 def _remember(key: Hashable, value: Any) -> None:
     _compiled[key] = value
     while len(_compiled) > CAPACITY:
@@ -150,31 +167,50 @@ class Programs:
             _remember(key, shapes)
         return shapes
 
-    def run(self, name: str, function: Callable, args: tuple, in_specs, out_specs, *, donate_first: bool = True,
-            run_once: bool = False):
-        """Call the program ``name`` on ``args``, compiling ``function`` unless a program
-        with the same key and argument layout exists.
+    def prepare(self, name: str, function: Callable, args: tuple, in_specs, out_specs, *,
+                donate_first: bool = True, run_once: bool = False) -> Any:
+        """Have the program ``name`` ready for arguments laid out like ``args`` (arrays, or
+        ``jax.ShapeDtypeStruct`` with shardings), and return the shapes of its results.
+
+        A program not in the cache is traced and lowered here and compiled in a thread,
+        so that the caller can trace the next program, or run the last, meanwhile: a call
+        that compiles its start and its chunk of steps waits about as long as the longer
+        of the two compilations, not their sum. :meth:`run` waits for the compilation.
 
         ``run_once``: the program runs once per call (the start of the chains). On CPUs
         it is then compiled without LLVM's optimisations, which compiles it 2-3x faster
         and makes it run a millisecond slower.
         """
-        compiled = self._here.get(name)
-        if compiled is None:
-            key = None if self.key is None else (name, self.key, self.mesh, donate_first, run_once, _layout(args))
-            compiled = _compiled.get(key) if key is not None else None
-            if compiled is None:
-                # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
-                mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs,
-                                       check_vma=False)
-                began = time.perf_counter()
-                options = _QUICK_TO_COMPILE if run_once and on_cpus(self.mesh) else None
-                compiled = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args).compile(options)
-                self.compile_seconds += time.perf_counter() - began
-                self.compilations += 1
-                if key is not None:
-                    _remember(key, compiled)
-            else:
-                _compiled.move_to_end(key)
-            self._here[name] = compiled
-        return compiled(*args)
+        if name in self._here:
+            return self._here[name].results
+        key = None if self.key is None else (name, self.key, self.mesh, donate_first, run_once, _layout(args))
+        program = _compiled.get(key) if key is not None else None
+        if program is not None:
+            _compiled.move_to_end(key)
+        else:
+            began = time.perf_counter()
+            # Chains never communicate, so per-axis variance tracking (check_vma) buys nothing here.
+            mapped = jax.shard_map(function, mesh=self.mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+            lowered = jax.jit(mapped, donate_argnums=(0,) if donate_first else ()).lower(*args)
+            options = _QUICK_TO_COMPILE if run_once and on_cpus(self.mesh) else None
+            program = _Program(_compiler().submit(lowered.compile, options), lowered.out_info, key)
+            self.compile_seconds += time.perf_counter() - began
+            self.compilations += 1
+        self._here[name] = program
+        return program.results
+
+    def run(self, name: str, function: Callable, args: tuple, in_specs, out_specs, *, donate_first: bool = True,
+            run_once: bool = False):
+        """Call the program ``name`` on ``args``, compiling ``function`` unless a program
+        with the same key and argument layout exists or is being compiled (see
+        :meth:`prepare`, whose arguments these are)."""
+        self.prepare(name, function, args, in_specs, out_specs, donate_first=donate_first, run_once=run_once)
+        program = self._here[name]
+        if isinstance(program.executable, concurrent.futures.Future):
+            began = time.perf_counter()
+            program = program._replace(executable=program.executable.result())
+            self.compile_seconds += time.perf_counter() - began
+            self._here[name] = program
+            if program.key is not None:
+                _remember(program.key, program)
+        return program.executable(*args)

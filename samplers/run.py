@@ -441,7 +441,9 @@ def sample(
     (step sizes, friction, temperature, the constants of :mod:`samplers.schedules`,
     SA-SGLD's clock, Entropy-MCMC's ``eta``, an array ``init_params``) are run-time
     arguments, as are ``num_steps``, ``burn_in`` and ``thin``: a sweep over them compiles
-    once. ``result.timings["compilations"]`` counts what this call compiled.
+    once. ``result.timings["compilations"]`` counts what this call compiled. The two
+    compile side by side (the start in a thread while the chunk is traced and compiled),
+    and ``result.timings["compile_seconds"]`` is the time the call waited for them.
 
     Args:
         alg: the sampler; ``alg.step(key, state, batch)`` (or ``alg.step(key, state)``
@@ -571,10 +573,21 @@ def sample(
         checkpoint_dir = pathlib.Path(checkpoint_dir)
         saved = checkpoint.load(checkpoint_dir, identity=identity, draw_template=draw_shapes,
                                 state_template={"carry": carry_shapes, "online": online_shapes})
+    scalars = [jnp.int32(value) for value in (burn_in, thin)]
+
+    def chunk_program(carry, online, end: int, kept: int) -> tuple:
+        """``Programs.run``'s name, function, arguments and specs for the chunk from ``carry``."""
+        return ("chunk", run_chunk, (carry, online, algorithm_numbers, data, jnp.int32(end), *scalars, jnp.int32(kept)),
+                (_CARRY_SPECS, _CHAINS, _WHOLE, data_spec, _WHOLE, _WHOLE, _WHOLE, _WHOLE),
+                (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
+
     if saved is None:
-        carry, online = compiled.run("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
-                                     (_WHOLE, _WHOLE, _CHAINS, data_spec), (_CARRY_SPECS, _CHAINS), donate_first=False,
-                                     run_once="key" not in _parameters(alg.init))  # a tuning init runs long
+        start_program = ("initialise", initialise, (algorithm_numbers, start_numbers, chain_keys, data),
+                         (_WHOLE, _WHOLE, _CHAINS, data_spec), (_CARRY_SPECS, _CHAINS))
+        once = dict(donate_first=False, run_once="key" not in _parameters(alg.init))  # a tuning init runs long
+        started = compiled.prepare(*start_program, **once)
+        compiled.prepare(*chunk_program(*started, 0, 0))  # traced while the start compiles
+        carry, online = compiled.run(*start_program, **once)
         step, kept, kept_before, earlier_seconds, draw_files = 0, 0, 0, 0.0, []
         chunks = []
     else:
@@ -616,15 +629,10 @@ def sample(
     bar = Progress(num_steps, initial=step, show=progress)
     compiled_before_bar = compiled.compile_seconds  # the bar's clock starts after those
     last_checkpoint, saved_chunks = step, len(chunks)
-    scalars = [jnp.int32(value) for value in (burn_in, thin)]
     try:
         while step < num_steps:
             end = chunk_end(step)
-            carry, online, buffers = compiled.run(
-                "chunk", run_chunk, (carry, online, algorithm_numbers, data, jnp.int32(end), *scalars,
-                                     jnp.int32(kept)),
-                (_CARRY_SPECS, _CHAINS, _WHOLE, data_spec, _WHOLE, _WHOLE, _WHOLE, _WHOLE),
-                (_CARRY_SPECS, _CHAINS, PartitionSpec(None, CHAIN_AXIS)))
+            carry, online, buffers = compiled.run(*chunk_program(carry, online, end, kept))
             draws = draws_by(end) - kept
             if draws:
                 chunks.append(jax.tree.map(lambda b, n=draws: b[:n], fetch(buffers)))

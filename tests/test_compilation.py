@@ -1,9 +1,11 @@
 """Compiled programs are reused across calls of ``samplers.sample`` that differ only in numbers."""
 
+import concurrent.futures
 import pathlib
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -104,3 +106,37 @@ def test_static_length_blocks_as_on_accelerators_give_the_same_draws(monkeypatch
     assert blocks.timings["compilations"] > 0  # another program, not the CPU one again
     np.testing.assert_array_equal(blocks.samples, on_cpu.samples)
     np.testing.assert_array_equal(blocks.info["step_size"], on_cpu.info["step_size"])
+
+
+class RecordingCompiler(concurrent.futures.ThreadPoolExecutor):
+    """The compiler threads, writing down when compilations are handed over and awaited."""
+
+    def __init__(self, events: list):
+        super().__init__(max_workers=2)
+        self.events = events
+
+    def submit(self, compile_program, *args):
+        self.events.append("submitted")
+        future = super().submit(compile_program, *args)
+        result = future.result
+
+        def awaited(*result_args):
+            self.events.append("awaited")
+            return result(*result_args)
+
+        future.result = awaited
+        return future
+
+
+def test_the_start_and_the_chunk_are_both_compiling_before_either_is_awaited(monkeypatch):
+    events: list = []
+    monkeypatch.setattr(samplers.programs, "_compiler", lambda: RecordingCompiler(events))
+    samplers.programs.clear()
+    began = time.perf_counter()
+    result = run(samplers.sghmc, 1e-4)
+    wall = time.perf_counter() - began
+    assert events == ["submitted", "submitted", "awaited", "awaited"]
+    # Only the time spent waiting counts as compiling, so the two never add up to more than the call.
+    timings = result.timings
+    assert 0.0 < timings["compile_seconds"] and 0.0 < timings["sampling_seconds"]
+    assert timings["compile_seconds"] + timings["sampling_seconds"] <= wall

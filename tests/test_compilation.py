@@ -130,11 +130,12 @@ class RecordingCompiler(concurrent.futures.ThreadPoolExecutor):
 
 def test_the_start_and_the_chunk_are_both_compiling_before_either_is_awaited(monkeypatch):
     events: list = []
-    monkeypatch.setattr(samplers.programs, "_compiler", lambda: RecordingCompiler(events))
-    samplers.programs.clear()
-    began = time.perf_counter()
-    result = run(samplers.sghmc, 1e-4)
-    wall = time.perf_counter() - began
+    with RecordingCompiler(events) as compiler:
+        monkeypatch.setattr(samplers.programs, "_compiler", lambda: compiler)
+        samplers.programs.clear()
+        began = time.perf_counter()
+        result = run(samplers.sghmc, 1e-4)
+        wall = time.perf_counter() - began
     assert events == ["submitted", "submitted", "awaited", "awaited"]
     # Only the time spent waiting counts as compiling, so the two never add up to more than the call.
     timings = result.timings
